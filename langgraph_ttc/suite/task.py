@@ -1,0 +1,239 @@
+"""The bundled reasoning task: integer arithmetic, one operation per step.
+
+A question is an expression such as ``34*7-95+84*4``. A solution does the
+multiplications first, left to right, then the additions and subtractions
+left to right, one ``a<op>b=c`` per line, and ends with ``#### <answer>``::
+
+    34*7=238
+    84*4=336
+    238-95=143
+    143+336=479
+    #### 479
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+OPS = ("+", "-", "*")
+DEFAULT_MAX_OPS = 6
+DEFAULT_OPERANDS = (1, 30)
+_ANSWER_RE = re.compile(r"####\s*(-?\d+)\s*$")
+_QUESTION_RE = re.compile(r"^\d+(?:[+\-*]\d+)*$")
+_MAX_ANSWER_DIGITS = 40
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A question, its answer and its number of operations."""
+
+    question: str
+    answer: int
+    ops: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"question": self.question, "answer": str(self.answer), "ops": self.ops}
+
+
+def _tokens(question: str) -> list[str]:
+    if not isinstance(question, str):
+        raise TypeError(f"question must be a str, got {type(question).__name__}")
+    q = question.replace(" ", "")
+    if not _QUESTION_RE.match(q):
+        raise ValueError(f"question is not an integer expression of + - *: {question!r}")
+    return re.findall(r"\d+|[+\-*]", q)
+
+
+def solution_steps(question: str) -> list[tuple[int, str, int, int]]:
+    """The reference steps of ``question`` as ``(a, op, b, result)`` tuples."""
+    toks = _tokens(question)
+    nums = [int(t) for t in toks[0::2]]
+    ops = toks[1::2]
+    steps: list[tuple[int, str, int, int]] = []
+    # Multiplications first: fold each run of '*' into one value.
+    terms: list[int] = [nums[0]]
+    signs: list[str] = []
+    for op, b in zip(ops, nums[1:], strict=True):
+        if op == "*":
+            a = terms[-1]
+            terms[-1] = a * b
+            steps.append((a, "*", b, a * b))
+        else:
+            signs.append(op)
+            terms.append(b)
+    acc = terms[0]
+    for op, b in zip(signs, terms[1:], strict=True):
+        res = acc + b if op == "+" else acc - b
+        steps.append((acc, op, b, res))
+        acc = res
+    return steps
+
+
+def evaluate(question: str) -> int:
+    """The exact value of ``question``."""
+    steps = solution_steps(question)
+    return steps[-1][3] if steps else int(_tokens(question)[0])
+
+
+def reference_solution(question: str) -> str:
+    """The canonical step-by-step solution of ``question``.
+
+    Raises:
+        TypeError: If ``question`` is not a string.
+        ValueError: If it is not an expression of the task.
+    """
+    lines = [f"{a}{op}{b}={c}" for a, op, b, c in solution_steps(question)]
+    lines.append(f"#### {evaluate(question)}")
+    return "\n".join(lines)
+
+
+def extract_answer(text: object) -> str | None:
+    """The final answer of a solution, as a canonical integer string.
+
+    Reads the last line that starts with ``####``. Returns ``None`` for text
+    with no such line, a malformed number, or a number too long to be an
+    answer of this task; never raises on text.
+
+    Raises:
+        TypeError: If ``text`` is not a string.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("####"):
+            m = _ANSWER_RE.match(line)
+            if not m or len(m.group(1).lstrip("-")) > _MAX_ANSWER_DIGITS:
+                return None
+            return str(int(m.group(1)))
+    return None
+
+
+def check(text_or_answer: object, question: object) -> bool:
+    """Whether a solution (or a bare answer) is right for ``question``.
+
+    A bare integer (``479``, ``"479"``) is compared directly; any other text
+    must end with a ``#### <answer>`` line. Garbage gives ``False``.
+
+    Raises:
+        TypeError: If ``question`` is not a string, or the answer is neither
+            a string nor an int.
+    """
+    if not isinstance(question, str):
+        raise TypeError(f"question must be a str, got {type(question).__name__}")
+    if isinstance(text_or_answer, bool) or not isinstance(text_or_answer, str | int):
+        raise TypeError(
+            f"text_or_answer must be a str or int, got {type(text_or_answer).__name__}"
+        )
+    try:
+        truth = evaluate(question)
+    except ValueError:
+        return False
+    if isinstance(text_or_answer, int):
+        return text_or_answer == truth
+    bare = text_or_answer.strip()
+    if re.fullmatch(r"-?\d{1,40}", bare):
+        return int(bare) == truth
+    answer = extract_answer(text_or_answer)
+    return answer is not None and int(answer) == truth
+
+
+def _validate(n: int, ops: int | Sequence[int], operands: tuple[int, int]) -> list[int]:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    op_counts = [ops] if isinstance(ops, int) else list(ops)
+    if not op_counts or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in op_counts):
+        raise ValueError(f"ops must be a positive int or a non-empty list of them, got {ops!r}")
+    lo, hi = operands
+    if lo < 0 or hi < lo:
+        raise ValueError(f"operands must be a range (lo, hi) with 0 <= lo <= hi, got {operands!r}")
+    return op_counts
+
+
+def generate_problems(
+    n: int,
+    *,
+    ops: int | Sequence[int] = tuple(range(1, DEFAULT_MAX_OPS + 1)),
+    operands: tuple[int, int] = DEFAULT_OPERANDS,
+    seed: int = 0,
+) -> list[Problem]:
+    """Draw ``n`` random problems, spread evenly over the operation counts.
+
+    Args:
+        n: How many problems.
+        ops: One operation count, or several to cycle through.
+        operands: Inclusive operand range.
+        seed: The same seed gives the same problems.
+
+    Raises:
+        ValueError: For n < 0, ops < 1 or an empty operand range.
+    """
+    op_counts = _validate(n, ops, operands)
+    rng = random.Random(seed)
+    out: list[Problem] = []
+    for i in range(n):
+        k = op_counts[i % len(op_counts)]
+        nums = [rng.randint(*operands) for _ in range(k + 1)]
+        signs = [rng.choice(OPS) for _ in range(k)]
+        q = str(nums[0]) + "".join(f"{s}{b}" for s, b in zip(signs, nums[1:], strict=True))
+        out.append(Problem(q, evaluate(q), k))
+    return out
+
+
+SPLITS = ("train", "validation", "test")
+
+
+def split_of(question: str) -> str:
+    """The split a question belongs to: a fixed hash, so splits never overlap.
+
+    About 10% of questions are validation, 10% test, the rest train.
+    """
+    h = int.from_bytes(hashlib.sha256(question.encode()).digest()[:4], "big") % 100
+    return "validation" if h < 10 else "test" if h < 20 else "train"
+
+
+def load_split(
+    split: str,
+    n: int,
+    *,
+    ops: int | Sequence[int] = tuple(range(1, DEFAULT_MAX_OPS + 1)),
+    operands: tuple[int, int] = DEFAULT_OPERANDS,
+    seed: int = 0,
+) -> list[Problem]:
+    """``n`` distinct problems of one split, deterministic for a seed.
+
+    Raises:
+        ValueError: For an unknown split or impossible arguments.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    op_counts = _validate(n, ops, operands)
+    # Each split draws from its own seed stream and keeps only its own hashes,
+    # so the same (split, n, seed) always gives the same list.
+    salt = {"train": 0, "validation": 1_000_003, "test": 2_000_029}[split]
+    rng_seed = seed * 7_919 + salt
+    seen: set[str] = set()
+    out: list[Problem] = []
+    per_ops = {k: 0 for k in op_counts}
+    want = {k: n // len(op_counts) + (1 if i < n % len(op_counts) else 0) for i, k in enumerate(op_counts)}
+    tries = 0
+    while len(out) < n:
+        tries += 1
+        if tries > 200 * n + 10_000:
+            raise ValueError(
+                f"cannot draw {n} distinct {split} problems with ops={ops!r}, operands={operands!r}"
+            )
+        k = min((k for k in op_counts if per_ops[k] < want[k]), key=lambda k: per_ops[k] / max(want[k], 1))
+        (p,) = generate_problems(1, ops=k, operands=operands, seed=rng_seed + tries)
+        if p.question in seen or split_of(p.question) != split:
+            continue
+        seen.add(p.question)
+        per_ops[k] += 1
+        out.append(p)
+    return out
