@@ -1,0 +1,51 @@
+"""Verifiers: score solutions, per step (process) or per solution (outcome).
+
+Every verifier follows ``langgraph_ttc.types.Verifier``: ``score(question,
+solutions)`` and ``async ascore(...)`` return a ``ScoreResult`` with one score
+list per solution, each score finite and in [0, 1], plus the verifier's own
+token and FLOP cost.
+
+- :class:`TransformersPRM`: a Math-Shepherd-style process reward model on a
+  Hugging Face causal LM (one score per step).
+- :class:`LLMJudge`: any generator asked "is this correct?" (per solution or per step).
+- :class:`FunctionVerifier`: a checker function, such as ``suite.task.check``.
+
+Majority voting needs no verifier: see ``langgraph_ttc.answers.aggregate``.
+"""
+
+from langgraph_ttc.verifiers.base import (
+    EMPTY_SOLUTION_SCORE,
+    BaseVerifier,
+    check_score_result,
+    check_solutions,
+    split_steps,
+)
+from langgraph_ttc.verifiers.function import FunctionVerifier
+from langgraph_ttc.verifiers.judge import OUTCOME_PROMPT, STEP_PROMPT, UNPARSEABLE_SCORE, LLMJudge
+from langgraph_ttc.verifiers.prm import (
+    PRM_TEMPLATE,
+    PRMEncoding,
+    TransformersPRM,
+    encode_prm_input,
+    format_prm_input,
+    resolve_single_token,
+)
+
+__all__ = [
+    "EMPTY_SOLUTION_SCORE",
+    "OUTCOME_PROMPT",
+    "PRM_TEMPLATE",
+    "STEP_PROMPT",
+    "UNPARSEABLE_SCORE",
+    "BaseVerifier",
+    "FunctionVerifier",
+    "LLMJudge",
+    "PRMEncoding",
+    "TransformersPRM",
+    "check_score_result",
+    "check_solutions",
+    "encode_prm_input",
+    "format_prm_input",
+    "resolve_single_token",
+    "split_steps",
+]
