@@ -1,0 +1,109 @@
+"""Turning a policy's choice into a plan the graph can run.
+
+Two adjustments sit between ``ComputePolicy.lookup`` and the strategy:
+
+* ``fit_plan`` shrinks a config so that it costs no more than the budget
+  left after the probes (compute already spent is counted, never ignored);
+* ``available_plan`` swaps a strategy the graph cannot run (no verifier, no
+  reviser, or left out of ``strategies``) for the nearest one it can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import replace
+
+from langgraph_ttc.types import StrategyConfig
+
+NEEDS_VERIFIER = frozenset({"best_of_n", "beam", "lookahead", "dvts"})
+"""Strategies that rank candidates with a verifier."""
+
+# Nearest substitutes, best first. Every chain ends in majority, which needs
+# only a generator, and greedy for a single generation.
+_FALLBACKS: dict[str, tuple[str, ...]] = {
+    "lookahead": ("beam", "dvts", "best_of_n", "majority", "greedy"),
+    "beam": ("dvts", "best_of_n", "majority", "greedy"),
+    "dvts": ("beam", "best_of_n", "majority", "greedy"),
+    "revise": ("best_of_n", "majority", "greedy"),
+    "best_of_n": ("majority", "greedy"),
+    "majority": ("best_of_n", "greedy"),
+    "greedy": ("majority", "best_of_n"),
+}
+
+
+def fit_plan(config: StrategyConfig, generations: int) -> StrategyConfig | None:
+    """Shrink ``config`` so that its cost is at most ``generations``.
+
+    Only shrinks: a plan that already fits is returned unchanged. Tree
+    searches keep ``n`` a multiple of ``beam_width`` (narrowing the expansions
+    when fewer than ``beam_width`` generations are left); lookahead that cannot
+    afford one full beam drops to plain beam search; revisions keep
+    ``sequential <= n``.
+
+    Args:
+        config: The policy's choice.
+        generations: Generations left for the strategy.
+
+    Returns:
+        The fitted config, or ``None`` when ``generations < 1``.
+    """
+    if generations < 1:
+        return None
+    if config.generations <= generations:
+        return config
+    strategy = config.strategy
+    if strategy == "lookahead":
+        per_path = config.lookahead + 1
+        n = (generations // per_path) // config.beam_width * config.beam_width
+        if n >= config.beam_width:
+            return replace(config, n=n)
+        return fit_plan(replace(config, strategy="beam", lookahead=0), generations)
+    if strategy in ("beam", "dvts"):
+        n = generations // config.beam_width * config.beam_width
+        if n >= config.beam_width:
+            return replace(config, n=n)
+        if generations >= 2:
+            # One kept prefix, expanded `generations` ways.
+            return replace(config, n=generations, beam_width=generations)
+        return replace(config, strategy="best_of_n", n=1)
+    if strategy == "revise":
+        return replace(config, n=generations, sequential=min(config.sequential, generations))
+    return replace(config, n=generations)
+
+
+def available_plan(
+    config: StrategyConfig,
+    available: Collection[str],
+    *,
+    has_verifier: bool,
+) -> StrategyConfig:
+    """``config``, or the nearest strategy in ``available`` the graph can run.
+
+    Without a verifier, a substitute selects by majority vote.
+
+    Args:
+        config: The desired plan.
+        available: Strategy names the graph has nodes for.
+        has_verifier: Whether a verifier is configured.
+
+    Raises:
+        ValueError: If no strategy in the fallback chain is available.
+    """
+    for name in (config.strategy, *_FALLBACKS[config.strategy]):
+        if name not in available or (name in NEEDS_VERIFIER and not has_verifier):
+            continue
+        if name == config.strategy:
+            return config
+        selection = config.selection if has_verifier else "majority"
+        # Tree searches only stand in for each other, so n stays a multiple of beam_width.
+        return replace(
+            config,
+            strategy=name,
+            selection="majority" if name == "majority" else selection,
+            n=1 if name == "greedy" else config.n,
+            lookahead=config.lookahead if name == "lookahead" else 0,
+        )
+    raise ValueError(
+        f"no strategy can stand in for {config.strategy!r}: available are {sorted(available)}"
+        + ("" if has_verifier else " and there is no verifier")
+    )
