@@ -1,0 +1,548 @@
+"""A generator for OpenAI-compatible endpoints: OpenAI, vLLM, SGLang, llama.cpp, Ollama, transformers serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import openai
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from langgraph_ttc.models.base import (
+    as_messages,
+    check_result_shape,
+    cut_at_stop,
+    estimate_tokens,
+    run_sync,
+    split_total,
+    validate_requests,
+)
+from langgraph_ttc.models.errors import BackendError
+from langgraph_ttc.types import Completion, GenerationRequest
+
+logger = logging.getLogger(__name__)
+
+_MAX_RETRY_AFTER_S = 30.0
+
+
+@dataclass
+class _Prepared:
+    """One request turned into what the endpoint takes."""
+
+    req: GenerationRequest
+    messages: list[dict[str, str]] | None
+    prompt: str | None
+    extra_body: dict[str, Any]
+
+
+@dataclass
+class _LoopState:
+    client: openai.AsyncOpenAI
+    semaphore: asyncio.Semaphore
+
+
+class OpenAIGenerator:
+    """Samples from an OpenAI-compatible HTTP endpoint with the official ``openai`` SDK.
+
+    **Sampling n.** When ``supports_n`` is ``None``, the first request with
+    ``n > 1`` asks for ``n`` choices and counts what came back. Servers that ignore
+    ``n`` (llama.cpp, ``transformers serve``) return one; the adapter then remembers
+    ``supports_n = False`` and fans the missing samples out as separate requests,
+    at most ``max_concurrency`` in flight. A short answer is always filled up this
+    way, whatever ``supports_n`` says. Fanned-out sample ``i`` carries ``seed + i``
+    when the request has a seed, so seeded servers do not repeat one sample.
+
+    **Prefixes.** ``completions`` mode sends the rendered prompt plus the prefix as
+    raw text (chat prompts are rendered with ``tokenizer``'s chat template, which
+    is then required). ``chat`` mode cannot continue a partial answer with plain
+    chat: a non-empty prefix is sent as a final assistant message with
+    ``continue_final_message=True, add_generation_prompt=False`` in the body, which
+    vLLM (and SGLang) understand; other servers reject those fields (a clear
+    ``BackendError``) and need ``mode="completions"``.
+
+    **Stops** are passed to the server, and the text is cut before the first stop
+    string anyway (``transformers serve`` with continuous batching ignores them).
+
+    **Token counts** come from the response's ``usage``: what the server billed,
+    so a server that overran a stop string is charged in full. With ``n`` choices
+    in one response, the prompt was read once: its tokens are split over the
+    choices so that their sum is the billed count, and completion tokens are split
+    in proportion to each choice's text length, again summing to the billed count.
+    Without ``usage``, tokens are counted with ``tokenizer`` when given (plus one
+    for the stop or EOS token of a stopped sample), else *estimated* at four
+    characters a token.
+
+    **Faults.** The SDK's own retries are off; timeouts, connection errors, 429,
+    5xx and malformed bodies (non-JSON, no choices, a choice without text) are
+    retried with exponential backoff and jitter (``Retry-After`` is honoured up to
+    30 s). Another 4xx, or exhausted retries, raises ``BackendError`` naming the
+    endpoint, the status and the last error.
+
+    Args:
+        model: The model name the endpoint serves.
+        base_url: The endpoint, e.g. ``http://127.0.0.1:8000/v1``; defaults to
+            ``OPENAI_BASE_URL`` or OpenAI's.
+        api_key: Defaults to ``OPENAI_API_KEY``, else a placeholder (local servers).
+        mode: ``chat`` (``/chat/completions``) or ``completions`` (``/completions``).
+        supports_n: Whether the server honours ``n``; ``None`` finds out.
+        max_concurrency: Cap on requests in flight, per event loop.
+        timeout: Seconds before one HTTP attempt times out.
+        max_retries: Retries after the first attempt.
+        params: The model's parameter count, for FLOPs, when known.
+        tokenizer: A tokenizer (or where to load one) for rendering chat prompts in
+            completions mode and counting tokens when the server reports none.
+        name: Name in traces and reports; defaults to ``openai:<model>``.
+        extra_body: Extra JSON fields sent with every request.
+        logprobs: Ask for token log-probabilities (chat mode only).
+        retry_backoff: First backoff in seconds (it doubles, plus up to this much jitter).
+        max_backoff: Cap on one backoff, in seconds.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        mode: Literal["chat", "completions"] = "chat",
+        supports_n: bool | None = None,
+        max_concurrency: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        params: int | None = None,
+        tokenizer: Any = None,
+        name: str | None = None,
+        extra_body: dict[str, Any] | None = None,
+        logprobs: bool = False,
+        retry_backoff: float = 0.5,
+        max_backoff: float = 8.0,
+    ) -> None:
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(f"model must be a non-empty str, got {model!r}")
+        if mode not in ("chat", "completions"):
+            raise ValueError(f"mode must be 'chat' or 'completions', got {mode!r}")
+        if supports_n not in (None, True, False):
+            raise TypeError(f"supports_n must be a bool or None, got {supports_n!r}")
+        for field, value in (("max_concurrency", max_concurrency), ("max_retries", max_retries)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{field} must be an int, got {value!r}")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        for field, num in (("timeout", timeout), ("retry_backoff", retry_backoff), ("max_backoff", max_backoff)):
+            if isinstance(num, bool) or not isinstance(num, int | float) or num < 0:
+                raise ValueError(f"{field} must be a number >= 0, got {num!r}")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {timeout!r}")
+        if params is not None and (isinstance(params, bool) or not isinstance(params, int) or params < 1):
+            raise ValueError(f"params must be a positive int or None, got {params!r}")
+        if extra_body is not None and not isinstance(extra_body, dict):
+            raise TypeError(f"extra_body must be a dict, got {type(extra_body).__name__}")
+        if logprobs and mode != "chat":
+            raise ValueError("logprobs=True is supported in chat mode only")
+        self.model = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.mode = mode
+        self.supports_n = supports_n
+        self.max_concurrency = max_concurrency
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.params = params
+        self.name = name or f"openai:{model}"
+        self.extra_body = dict(extra_body or {})
+        self.logprobs = logprobs
+        self.retry_backoff = float(retry_backoff)
+        self.max_backoff = float(max_backoff)
+        self._tokenizer_arg = tokenizer
+        self._tokenizer: Any = None
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @property
+    def endpoint(self) -> str:
+        """The URL requests go to."""
+        return f"{self.base_url}/{'chat/completions' if self.mode == 'chat' else 'completions'}"
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer, loaded on first use, or ``None``."""
+        if self._tokenizer is None and self._tokenizer_arg is not None:
+            if isinstance(self._tokenizer_arg, str | os.PathLike):
+                from transformers import AutoTokenizer
+
+                self._tokenizer = AutoTokenizer.from_pretrained(str(self._tokenizer_arg))
+            else:
+                self._tokenizer = self._tokenizer_arg
+        return self._tokenizer
+
+    # ------------------------------------------------------------------ public API
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        """Sample ``n`` completions for each request (sync; runs the async body in its own loop).
+
+        Returns:
+            One list of exactly ``n`` completions per request, in request order.
+
+        Raises:
+            TypeError, ValueError: On a bad request.
+            BackendError: When the endpoint rejects a request or keeps failing.
+        """
+        reqs = validate_requests(requests)
+        prepared = [self._prepare(r) for r in reqs]
+
+        async def body() -> list[list[Completion]]:
+            state = self._new_state()
+            try:
+                return await self._run(prepared, state)
+            finally:
+                await state.client.close()
+
+        return run_sync(body)
+
+    async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        """Async twin of ``generate``."""
+        reqs = validate_requests(requests)
+        prepared = [self._prepare(r) for r in reqs]
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            state = self._loops[loop] = self._new_state()
+        return await self._run(prepared, state)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client of the running event loop, if one was opened."""
+        state = self._loops.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state.client.close()
+
+    # ------------------------------------------------------------------ request building
+
+    def _new_state(self) -> _LoopState:
+        client = openai.AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=0,  # tenacity retries, with our policy
+        )
+        return _LoopState(client, asyncio.Semaphore(self.max_concurrency))
+
+    def _prepare(self, req: GenerationRequest) -> _Prepared:
+        body = dict(self.extra_body)
+        if self.mode == "chat":
+            messages = as_messages(req.prompt)
+            if req.prefix:
+                messages.append({"role": "assistant", "content": req.prefix})
+                body.update(continue_final_message=True, add_generation_prompt=False)
+            return _Prepared(req, messages, None, body)
+        if isinstance(req.prompt, str):
+            text = req.prompt
+        else:
+            tok = self.tokenizer
+            if tok is None or not getattr(tok, "chat_template", None):
+                raise ValueError(
+                    f"{self.name}: chat-message prompts in completions mode need a tokenizer "
+                    "with a chat template (pass tokenizer=...), or use mode='chat'"
+                )
+            text = tok.apply_chat_template(req.prompt, add_generation_prompt=True, tokenize=False)
+        return _Prepared(req, None, text + req.prefix, body)
+
+    def _kwargs(self, p: _Prepared, n: int, seed: int | None) -> dict[str, Any]:
+        req = p.req
+        kw: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": req.max_tokens,
+            "temperature": float(req.temperature),
+            "top_p": float(req.top_p),
+        }
+        if n > 1:
+            kw["n"] = n
+        if req.stop:
+            kw["stop"] = list(req.stop)
+        if seed is not None:
+            kw["seed"] = seed
+        if self.logprobs:
+            kw["logprobs"] = True
+        if p.extra_body:
+            kw["extra_body"] = p.extra_body
+        if p.messages is not None:
+            kw["messages"] = p.messages
+        else:
+            kw["prompt"] = p.prompt
+        return kw
+
+    # ------------------------------------------------------------------ running
+
+    async def _run(self, prepared: list[_Prepared], state: _LoopState) -> list[list[Completion]]:
+        if not prepared:
+            return []
+        tasks = [asyncio.create_task(self._one(p, state)) for p in prepared]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        check_result_shape([p.req for p in prepared], results, self.name)
+        return list(results)
+
+    async def _one(self, p: _Prepared, state: _LoopState) -> list[Completion]:
+        req = p.req
+        out: list[Completion] = []
+        if req.n > 1 and self.supports_n is not False:
+            got = await self._call(p, state, n=req.n, seed=req.seed)
+            out.extend(got[: req.n])
+            if self.supports_n is None:
+                self.supports_n = len(got) >= req.n
+                if not self.supports_n:
+                    logger.info(
+                        "%s returned %d of n=%d choices: fanning samples out from now on",
+                        self.endpoint, len(got), req.n,
+                    )
+        missing = range(len(out), req.n)
+        if missing:
+            extra = await asyncio.gather(
+                *(
+                    self._call(p, state, n=1, seed=None if req.seed is None else req.seed + i)
+                    for i in missing
+                )
+            )
+            out.extend(c[0] for c in extra)
+        return out
+
+    async def _call(
+        self, p: _Prepared, state: _LoopState, *, n: int, seed: int | None
+    ) -> list[Completion]:
+        kwargs = self._kwargs(p, n, seed)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(_is_retryable),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        attempts = 0
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    async with state.semaphore:
+                        body = await self._post(state.client, kwargs)
+                    return self._parse(body, p, n)
+        except BackendError as exc:
+            if exc.retryable:
+                raise self._gave_up(exc, attempts) from exc
+            raise
+        except openai.APIStatusError as exc:
+            if _is_retryable(exc):
+                raise self._gave_up(exc, attempts) from exc
+            hint = ""
+            if p.req.prefix and self.mode == "chat" and exc.status_code in (400, 422):
+                hint = (
+                    " (a prefix in chat mode needs continue_final_message, which this server "
+                    "may not take: try mode='completions')"
+                )
+            raise BackendError(
+                f"{self.endpoint} rejected the request with HTTP {exc.status_code}: "
+                f"{_describe(exc)}{hint}",
+                backend=self.name,
+                status=exc.status_code,
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise self._gave_up(exc, attempts) from exc
+        except openai.OpenAIError as exc:
+            raise BackendError(
+                f"{self.endpoint} failed: {_describe(exc)}", backend=self.name
+            ) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    async def _post(self, client: openai.AsyncOpenAI, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.mode == "chat":
+            raw = await client.chat.completions.with_raw_response.create(**kwargs)
+        else:
+            raw = await client.completions.with_raw_response.create(**kwargs)
+        text = raw.text
+        try:
+            body = json.loads(text)
+        except ValueError:
+            raise _garbage(self, f"the body is not JSON: {text[:200]!r}") from None
+        if not isinstance(body, dict):
+            raise _garbage(self, f"the body is not a JSON object: {text[:200]!r}")
+        return body
+
+    def _wait(self, state: RetryCallState) -> float:
+        base = wait_exponential_jitter(
+            multiplier=self.retry_backoff, max=self.max_backoff, jitter=self.retry_backoff
+        )(state)
+        exc = state.outcome.exception() if state.outcome else None
+        response = getattr(exc, "response", None)
+        header = response.headers.get("retry-after") if response is not None else None
+        if header:
+            try:
+                return max(base, min(float(header), _MAX_RETRY_AFTER_S))
+            except ValueError:
+                pass
+        return base
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        logger.warning(
+            "%s: attempt %d failed (%s); retrying", self.endpoint, state.attempt_number, _describe(exc)
+        )
+
+    def _gave_up(self, exc: BaseException, attempts: int) -> BackendError:
+        status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+        return BackendError(
+            f"{self.endpoint} failed after {attempts} attempt(s); last error: {_describe(exc)}",
+            backend=self.name,
+            status=status if isinstance(status, int) else None,
+            retryable=True,
+        )
+
+    # ------------------------------------------------------------------ parsing
+
+    def _parse(self, body: dict[str, Any], p: _Prepared, n: int) -> list[Completion]:
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise _garbage(self, f"no choices in the response: {json.dumps(body)[:200]}")
+        rows: list[tuple[int, str, str | None, Any]] = []
+        for k, ch in enumerate(choices):
+            if not isinstance(ch, dict):
+                raise _garbage(self, f"choice {k} is not an object: {ch!r}")
+            if self.mode == "chat":
+                msg = ch.get("message")
+                text = msg.get("content") if isinstance(msg, dict) else None
+            else:
+                text = ch.get("text")
+            if not isinstance(text, str):
+                raise _garbage(self, f"choice {k} has no text: {json.dumps(ch)[:200]}")
+            index = ch.get("index")
+            rows.append((index if isinstance(index, int) else k, text, ch.get("finish_reason"), ch.get("logprobs")))
+        rows.sort(key=lambda r: r[0])
+        rows = rows[:n]
+
+        req = p.req
+        texts: list[str] = []
+        finishes: list[str] = []
+        logprobs: list[tuple[float, ...] | None] = []
+        for _, raw_text, reason, lp in rows:
+            text, found = cut_at_stop(raw_text, req.stop)
+            finish = "stop" if found or reason != "length" else "length"
+            texts.append(text)
+            finishes.append(finish)
+            logprobs.append(_chat_logprobs(lp, text, found) if self.logprobs else None)
+
+        usage = body.get("usage")
+        pt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        ct = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        k = len(rows)
+        # The prompt was read once for all choices: its count is spread over them.
+        prompt_total = pt if isinstance(pt, int) and pt >= 0 else self._count_prompt(p)
+        prompt_parts = split_total(prompt_total, [1.0] * k)
+        if isinstance(ct, int) and ct >= 0:
+            completion_parts = split_total(ct, [len(t) + 1 for t in texts])
+        else:
+            completion_parts = [
+                self._count_text(t) + (1 if f == "stop" else 0)
+                for t, f in zip(texts, finishes, strict=True)
+            ]
+        return [
+            Completion(
+                text=texts[i],
+                finish_reason=finishes[i],
+                prompt_tokens=prompt_parts[i],
+                completion_tokens=completion_parts[i],
+                logprobs=logprobs[i],
+            )
+            for i in range(k)
+        ]
+
+    def _count_text(self, text: str) -> int:
+        tok = self.tokenizer
+        if tok is not None:
+            return len(tok.encode(text, add_special_tokens=False))
+        return estimate_tokens(text)
+
+    def _count_prompt(self, p: _Prepared) -> int:
+        tok = self.tokenizer
+        if p.prompt is not None:
+            return self._count_text(p.prompt)
+        assert p.messages is not None
+        if tok is not None and getattr(tok, "chat_template", None):
+            rendered = tok.apply_chat_template(
+                p.messages[:-1] if p.req.prefix else p.messages,
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+            return len(tok.encode(str(rendered) + p.req.prefix, add_special_tokens=False))
+        # A few template tokens per message on top of the content.
+        return sum(self._count_text(m["content"]) + 4 for m in p.messages)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _garbage(gen: OpenAIGenerator, what: str) -> BackendError:
+    return BackendError(
+        f"{gen.endpoint} returned a malformed response: {what}",
+        backend=gen.name,
+        status=200,
+        retryable=True,
+    )
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, BackendError):
+        return exc.retryable
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return False
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, openai.APITimeoutError):
+        return "request timed out"
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {exc.message}"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        return f"connection error ({type(cause).__name__}: {cause})" if cause else "connection error"
+    if isinstance(exc, BackendError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _chat_logprobs(lp: Any, text: str, found: bool) -> tuple[float, ...] | None:
+    """Token logprobs of a chat choice, trimmed to the returned text (plus the stop token)."""
+    content = lp.get("content") if isinstance(lp, dict) else None
+    if not isinstance(content, list):
+        return None
+    out: list[float] = []
+    covered = 0
+    for entry in content:
+        if not isinstance(entry, dict) or not isinstance(entry.get("logprob"), int | float):
+            return None
+        if covered > len(text) or (covered == len(text) and not found):
+            break
+        out.append(float(entry["logprob"]))
+        covered += len(str(entry.get("token", "")))
+        if covered > len(text):
+            break  # this token holds the start of the stop string
+    return tuple(out)
+
+
+__all__ = ["OpenAIGenerator"]
