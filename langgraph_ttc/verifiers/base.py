@@ -31,7 +31,10 @@ verify is no evidence of a correct solution."""
 
 
 def split_steps(solution: str, delimiter: str = STEP_DELIMITER) -> list[str]:
-    """Cut a solution into steps: at ``delimiter``, each stripped, blank ones dropped.
+    """Cut a solution into steps at ``delimiter``, dropping blank ones.
+
+    Steps keep their text exactly (no stripping), so the PRM reads what the
+    policy wrote; this is the cut the bundled PRM is trained on.
 
     Args:
         solution: Solution text.
@@ -47,7 +50,7 @@ def split_steps(solution: str, delimiter: str = STEP_DELIMITER) -> list[str]:
         raise TypeError(f"delimiter must be a str, got {type(delimiter).__name__}")
     if not delimiter:
         raise ValueError("delimiter must be a non-empty string")
-    return [step.strip() for step in solution.split(delimiter) if step.strip()]
+    return [step for step in solution.split(delimiter) if step.strip()]
 
 
 def check_solutions(question: object, solutions: object) -> list[str]:

@@ -15,7 +15,7 @@ For example, with the suite's tokenizer (BOS ``<s>``)::
 
     <s>34*7-95\\n34*7=238 ки\\n238-95=143 ки\\n#### 143 ки\\n
 
-Steps are the non-blank lines of a solution, stripped (:func:`split_steps`);
+Steps are the non-blank lines of a solution, as written (:func:`split_steps`);
 the final ``#### answer`` line is a step like any other, so the ``last`` fold
 reads the PRM at the answer. Occurrences of the step tag inside the question
 or a step are deleted, so the tags in the input are exactly the step ends.
