@@ -1,0 +1,20 @@
+"""The router: estimate a question's difficulty, then pick a strategy and budget for it.
+
+- :class:`ComputePolicy` (``policy.py``): difficulty-bin thresholds and the
+  (bin, budget) → ``StrategyConfig`` table, with JSON ``save``/``load``;
+  ``ComputePolicy.default()`` is the shipped ``default_policy.json``.
+- ``fit_plan``, ``available_plan``, ``default_plan`` (``planning.py``): fit a
+  plan into what is left of the budget, and into what the graph can run.
+"""
+
+from langgraph_ttc.router.planning import NEEDS_VERIFIER, available_plan, default_plan, fit_plan
+from langgraph_ttc.router.policy import ComputePolicy, quantile_thresholds
+
+__all__ = [
+    "NEEDS_VERIFIER",
+    "ComputePolicy",
+    "available_plan",
+    "default_plan",
+    "fit_plan",
+    "quantile_thresholds",
+]

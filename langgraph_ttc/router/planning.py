@@ -107,3 +107,35 @@ def available_plan(
         f"no strategy can stand in for {config.strategy!r}: available are {sorted(available)}"
         + ("" if has_verifier else " and there is no verifier")
     )
+
+
+def default_plan(strategy: str, budget: int, *, temperature: float = 0.8) -> StrategyConfig:
+    """A sensible config of ``strategy`` that spends at most ``budget`` generations.
+
+    Used when the caller forces a strategy (``ttc solve --strategy beam``)
+    and when no policy applies. Tree searches expand ``M = 4`` per kept
+    prefix (fewer when the budget is smaller); lookahead rolls out ``k = 1``
+    step; revisions run chains of up to 4.
+
+    Raises:
+        ValueError: For an unknown strategy or a budget < 1.
+    """
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"budget must be a positive int (generations), got {budget!r}")
+    width = 4
+    wide = {
+        "greedy": StrategyConfig("greedy", n=1, temperature=0.0),
+        "majority": StrategyConfig("majority", n=budget, selection="majority"),
+        "best_of_n": StrategyConfig("best_of_n", n=budget),
+        "beam": StrategyConfig("beam", n=width * budget, beam_width=width),
+        "dvts": StrategyConfig("dvts", n=width * budget, beam_width=width),
+        "lookahead": StrategyConfig("lookahead", n=width * budget, beam_width=width, lookahead=1),
+        "revise": StrategyConfig("revise", n=budget, sequential=min(4, budget)),
+    }
+    if strategy not in wide:
+        raise ValueError(f"strategy must be one of {', '.join(wide)}; got {strategy!r}")
+    plan = fit_plan(wide[strategy], budget)
+    assert plan is not None  # budget >= 1
+    if strategy != "greedy":
+        plan = replace(plan, temperature=temperature)
+    return plan

@@ -79,23 +79,35 @@ class ComputePolicy:
             if not 0.0 <= t <= 1.0:
                 raise ValueError(f"thresholds must lie in [0, 1], got {t!r}")
         if any(a <= b for a, b in zip(th, th[1:], strict=False)):
-            raise ValueError(f"thresholds must be strictly decreasing (bin 1 easiest), got {list(th)}")
+            raise ValueError(
+                f"thresholds must be strictly decreasing (bin 1 easiest), got {list(th)}"
+            )
         object.__setattr__(self, "thresholds", tuple(float(t) for t in th))
         if not isinstance(self.table, Mapping):
-            raise TypeError(f"table must be a mapping of bin -> budget -> StrategyConfig, got {type(self.table).__name__}")
+            raise TypeError(
+                f"table must be a mapping of bin -> budget -> StrategyConfig, got {type(self.table).__name__}"
+            )
         missing = [b for b in range(1, NUM_BINS + 1) if b not in self.table]
         extra = [b for b in self.table if b not in range(1, NUM_BINS + 1)]
         if missing or extra:
-            raise ValueError(f"table must have exactly the bins 1..{NUM_BINS}; missing {missing}, unexpected {extra}")
+            raise ValueError(
+                f"table must have exactly the bins 1..{NUM_BINS}; missing {missing}, unexpected {extra}"
+            )
         sorted_budgets: dict[int, list[int]] = {}
         for b, row in self.table.items():
             if not isinstance(row, Mapping) or not row:
-                raise ValueError(f"table[{b}] must be a non-empty mapping of budget -> StrategyConfig")
+                raise ValueError(
+                    f"table[{b}] must be a non-empty mapping of budget -> StrategyConfig"
+                )
             for budget, cfg in row.items():
                 if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-                    raise ValueError(f"table[{b}] budget keys must be positive ints, got {budget!r}")
+                    raise ValueError(
+                        f"table[{b}] budget keys must be positive ints, got {budget!r}"
+                    )
                 if not isinstance(cfg, StrategyConfig):
-                    raise TypeError(f"table[{b}][{budget}] must be a StrategyConfig, got {type(cfg).__name__}")
+                    raise TypeError(
+                        f"table[{b}][{budget}] must be a StrategyConfig, got {type(cfg).__name__}"
+                    )
                 if cfg.generations > budget:
                     raise ValueError(
                         f"table[{b}][{budget}] costs {cfg.generations} generations, more than its budget {budget}"
@@ -103,7 +115,9 @@ class ComputePolicy:
             sorted_budgets[b] = sorted(row)
         object.__setattr__(self, "_sorted", sorted_budgets)
         if self.default_bin not in range(1, NUM_BINS + 1) or isinstance(self.default_bin, bool):
-            raise ValueError(f"default_bin must be an int in 1..{NUM_BINS}, got {self.default_bin!r}")
+            raise ValueError(
+                f"default_bin must be an int in 1..{NUM_BINS}, got {self.default_bin!r}"
+            )
 
     # ------------------------------------------------------------------ lookup
 
@@ -113,7 +127,11 @@ class ComputePolicy:
         Raises:
             ValueError: If ``score`` is not a finite number.
         """
-        if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        if (
+            isinstance(score, bool)
+            or not isinstance(score, int | float)
+            or not math.isfinite(score)
+        ):
             raise ValueError(f"score must be a finite number, got {score!r}")
         return 1 + sum(score < t for t in self.thresholds)
 
@@ -133,7 +151,9 @@ class ComputePolicy:
         """
         b = self.default_bin if difficulty is None else difficulty
         if isinstance(b, bool) or b not in self.table:
-            raise ValueError(f"difficulty must be a bin in 1..{NUM_BINS} or None, got {difficulty!r}")
+            raise ValueError(
+                f"difficulty must be a bin in 1..{NUM_BINS} or None, got {difficulty!r}"
+            )
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
             raise ValueError(f"budget must be a positive int (generations), got {budget!r}")
         keys = self._sorted[b]
@@ -175,7 +195,9 @@ class ComputePolicy:
         if data.get("format", FORMAT) != FORMAT:
             raise ValueError(f"policy format must be {FORMAT!r}, got {data.get('format')!r}")
         if data.get("version", VERSION) != VERSION:
-            raise ValueError(f"policy version {data.get('version')!r} is not supported (expected {VERSION})")
+            raise ValueError(
+                f"policy version {data.get('version')!r} is not supported (expected {VERSION})"
+            )
         for key in ("thresholds", "table"):
             if key not in data:
                 raise ValueError(f"policy is missing the field {key!r}")
@@ -193,7 +215,9 @@ class ComputePolicy:
             for n_key, cfg in row.items():
                 budget = _int_key(n_key, f"table[{b_key}] budget")
                 if not isinstance(cfg, Mapping):
-                    raise TypeError(f"policy.table[{b_key}][{n_key}] must be an object of StrategyConfig fields")
+                    raise TypeError(
+                        f"policy.table[{b_key}][{n_key}] must be an object of StrategyConfig fields"
+                    )
                 try:
                     table[b][budget] = StrategyConfig.from_dict(dict(cfg))
                 except (TypeError, ValueError) as exc:
@@ -251,7 +275,9 @@ def quantile_thresholds(scores: Sequence[float]) -> tuple[float, ...]:
     """
     values = sorted(float(s) for s in scores)
     if len(values) < NUM_BINS:
-        raise ValueError(f"need at least {NUM_BINS} scores to place quantile bins, got {len(values)}")
+        raise ValueError(
+            f"need at least {NUM_BINS} scores to place quantile bins, got {len(values)}"
+        )
     if any(not (0.0 <= v <= 1.0) for v in values):
         raise ValueError("scores must lie in [0, 1]")
     cuts: list[float] = []
@@ -270,11 +296,7 @@ def quantile_thresholds(scores: Sequence[float]) -> tuple[float, ...]:
 
 def _compact(cfg: StrategyConfig) -> dict[str, Any]:
     full = cfg.to_dict()
-    return {
-        k: v
-        for k, v in full.items()
-        if k in ("strategy", "n") or v != _CONFIG_DEFAULTS[k]
-    }
+    return {k: v for k, v in full.items() if k in ("strategy", "n") or v != _CONFIG_DEFAULTS[k]}
 
 
 def _dumps(data: dict[str, Any]) -> str:
