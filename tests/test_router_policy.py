@@ -105,10 +105,10 @@ def test_invalid_policies_name_the_field(mutate, match: str) -> None:
 def test_load_errors_name_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(ValueError, match="bad.json.*not valid JSON"):
+    with pytest.raises(ValueError, match=r"bad\.json.*not valid JSON"):
         ComputePolicy.load(bad)
     bad.write_text(json.dumps({"thresholds": [0.5, 0.4, 0.3, 0.2]}))
-    with pytest.raises(ValueError, match="bad.json.*table"):
+    with pytest.raises(ValueError, match=r"bad\.json.*table"):
         ComputePolicy.load(bad)
     with pytest.raises(FileNotFoundError):
         ComputePolicy.load(tmp_path / "missing.json")

@@ -22,7 +22,10 @@ The JSON form (``save``/``load``/``to_dict``/``from_dict``)::
       "thresholds": [0.6, 0.4, 0.2, 0.1],
       "default_bin": 3,
       "table": {
-        "1": {"1": {"strategy": "greedy", "n": 1}, "16": {"strategy": "revise", "n": 16, "sequential": 16}},
+        "1": {
+          "1": {"strategy": "greedy", "n": 1},
+          "16": {"strategy": "revise", "n": 16, "sequential": 16}
+        },
         "2": {...}, "3": {...}, "4": {...}, "5": {...}
       }
     }
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import pairwise
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,20 +82,20 @@ class ComputePolicy:
                 raise ValueError(f"thresholds must be finite numbers, got {t!r}")
             if not 0.0 <= t <= 1.0:
                 raise ValueError(f"thresholds must lie in [0, 1], got {t!r}")
-        if any(a <= b for a, b in zip(th, th[1:], strict=False)):
+        if any(a <= b for a, b in pairwise(th)):
             raise ValueError(
                 f"thresholds must be strictly decreasing (bin 1 easiest), got {list(th)}"
             )
         object.__setattr__(self, "thresholds", tuple(float(t) for t in th))
         if not isinstance(self.table, Mapping):
             raise TypeError(
-                f"table must be a mapping of bin -> budget -> StrategyConfig, got {type(self.table).__name__}"
+                f"table must be a mapping bin -> budget -> config, got {type(self.table).__name__}"
             )
         missing = [b for b in range(1, NUM_BINS + 1) if b not in self.table]
         extra = [b for b in self.table if b not in range(1, NUM_BINS + 1)]
         if missing or extra:
             raise ValueError(
-                f"table must have exactly the bins 1..{NUM_BINS}; missing {missing}, unexpected {extra}"
+                f"table must hold the bins 1..{NUM_BINS}: missing {missing}, unexpected {extra}"
             )
         sorted_budgets: dict[int, list[int]] = {}
         for b, row in self.table.items():
@@ -110,7 +114,8 @@ class ComputePolicy:
                     )
                 if cfg.generations > budget:
                     raise ValueError(
-                        f"table[{b}][{budget}] costs {cfg.generations} generations, more than its budget {budget}"
+                        f"table[{b}][{budget}] costs {cfg.generations} generations, "
+                        f"more than its budget {budget}"
                     )
             sorted_budgets[b] = sorted(row)
         object.__setattr__(self, "_sorted", sorted_budgets)
@@ -289,7 +294,7 @@ def quantile_thresholds(scores: Sequence[float]) -> tuple[float, ...]:
         if cuts and t >= cuts[-1]:
             t = cuts[-1] - 1e-6
         cuts.append(min(max(t, 0.0), 1.0))
-    if any(a <= b for a, b in zip(cuts, cuts[1:], strict=False)):
+    if any(a <= b for a, b in pairwise(cuts)):
         raise ValueError("scores are too concentrated to split into 5 bins")
     return tuple(cuts)
 
