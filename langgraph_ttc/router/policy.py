@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import json
 import math
-from itertools import pairwise
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
