@@ -284,3 +284,20 @@ def test_bundled_prm_prefers_correct_solutions() -> None:
         right.append(last[0])
         wrong.append(last[1])
     assert sum(right) / len(right) > sum(wrong) / len(wrong)
+
+
+def test_encode_without_offsets_falls_back_to_prefixes() -> None:
+    """Slow tokenizers have no offset mapping; positions must come out the same."""
+    fast = build_tokenizer()
+
+    class NoOffsets:
+        bos_token = fast.bos_token
+
+        def __call__(self, text: str, **kwargs: object) -> object:
+            if kwargs.pop("return_offsets_mapping", False):
+                raise NotImplementedError("return_offset_mapping is not available")
+            return fast(text, **kwargs)
+
+    steps = ["34*7=238", "238-95=143", "#### 143"]
+    slow = encode_prm_input(NoOffsets(), "34*7-95", steps)  # type: ignore[arg-type]
+    assert slow == encode_prm_input(fast, "34*7-95", steps)
