@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -61,7 +62,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = _model_dir(args.model, Path(tmp))
         gen = TransformersGenerator(path, device="cpu", batch_size=args.requests * args.n)
-        model, tok = gen.model, gen.tokenizer
+        model: Any = gen.model
+        tok = gen.tokenizer
         questions = [p.question for p in generate_problems(args.requests, seed=1)]
         requests = [
             GenerationRequest(q, n=args.n, max_tokens=args.max_tokens, stop=("\n",), seed=100 + i)
@@ -75,7 +77,9 @@ def main() -> None:
             )
             for q in questions
         ]
-        enc = tok(texts, add_special_tokens=False, padding=True, padding_side="left", return_tensors="pt")
+        enc = tok(
+            texts, add_special_tokens=False, padding=True, padding_side="left", return_tensors="pt"
+        )
         newline = tok.encode("\n", add_special_tokens=False)[0]
         seed = _chunk_seed([(r.seed, j) for r in requests for j in range(r.n)])  # type: ignore[misc]
         kwargs = {
@@ -114,7 +118,9 @@ def main() -> None:
             raw_tokens.append(len(ids) if end is None else end + 1)
         ad_tokens = [c.completion_tokens for per in out_ad for c in per]
         if raw_tokens != ad_tokens:
-            raise SystemExit("adapter and raw generate drew different samples: the comparison is void")
+            raise SystemExit(
+                "adapter and raw generate drew different samples: the comparison is void"
+            )
 
         tokens = sum(ad_tokens)
         raw_s, ad_s = statistics.median(t_raw), statistics.median(t_ad)

@@ -33,7 +33,9 @@ def validate_requests(requests: Sequence[GenerationRequest]) -> list[GenerationR
     if isinstance(requests, GenerationRequest):
         raise TypeError("requests must be a sequence of GenerationRequest, got a single request")
     if isinstance(requests, str | bytes) or not isinstance(requests, Sequence):
-        raise TypeError(f"requests must be a sequence of GenerationRequest, got {type(requests).__name__}")
+        raise TypeError(
+            f"requests must be a sequence of GenerationRequest, got {type(requests).__name__}"
+        )
     out = list(requests)
     for k, req in enumerate(out):
         if not isinstance(req, GenerationRequest):

@@ -1,4 +1,4 @@
-"""A generator for OpenAI-compatible endpoints: OpenAI, vLLM, SGLang, llama.cpp, Ollama, transformers serve."""
+"""A generator for any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp, transformers serve)."""
 
 from __future__ import annotations
 
@@ -137,19 +137,27 @@ class OpenAIGenerator:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        for field, num in (("timeout", timeout), ("retry_backoff", retry_backoff), ("max_backoff", max_backoff)):
+        for field, num in (
+            ("timeout", timeout),
+            ("retry_backoff", retry_backoff),
+            ("max_backoff", max_backoff),
+        ):
             if isinstance(num, bool) or not isinstance(num, int | float) or num < 0:
                 raise ValueError(f"{field} must be a number >= 0, got {num!r}")
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {timeout!r}")
-        if params is not None and (isinstance(params, bool) or not isinstance(params, int) or params < 1):
+        if params is not None and (
+            isinstance(params, bool) or not isinstance(params, int) or params < 1
+        ):
             raise ValueError(f"params must be a positive int or None, got {params!r}")
         if extra_body is not None and not isinstance(extra_body, dict):
             raise TypeError(f"extra_body must be a dict, got {type(extra_body).__name__}")
         if logprobs and mode != "chat":
             raise ValueError("logprobs=True is supported in chat mode only")
         self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        self.base_url = (
+            base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        ).rstrip("/")
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.mode = mode
         self.supports_n = supports_n
@@ -307,7 +315,9 @@ class OpenAIGenerator:
                 if not self.supports_n:
                     logger.info(
                         "%s returned %d of n=%d choices: fanning samples out from now on",
-                        self.endpoint, len(got), req.n,
+                        self.endpoint,
+                        len(got),
+                        req.n,
                     )
         missing = range(len(out), req.n)
         if missing:
@@ -353,8 +363,7 @@ class OpenAIGenerator:
                     "may not take: try mode='completions')"
                 )
             raise BackendError(
-                f"{self.endpoint} rejected the request with HTTP {exc.status_code}: "
-                f"{_describe(exc)}{hint}",
+                f"{self.endpoint} rejected the request: {_describe(exc)}{hint}",
                 backend=self.name,
                 status=exc.status_code,
             ) from exc
@@ -397,7 +406,10 @@ class OpenAIGenerator:
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         logger.warning(
-            "%s: attempt %d failed (%s); retrying", self.endpoint, state.attempt_number, _describe(exc)
+            "%s: attempt %d failed (%s); retrying",
+            self.endpoint,
+            state.attempt_number,
+            _describe(exc),
         )
 
     def _gave_up(self, exc: BaseException, attempts: int) -> BackendError:
@@ -427,7 +439,14 @@ class OpenAIGenerator:
             if not isinstance(text, str):
                 raise _garbage(self, f"choice {k} has no text: {json.dumps(ch)[:200]}")
             index = ch.get("index")
-            rows.append((index if isinstance(index, int) else k, text, ch.get("finish_reason"), ch.get("logprobs")))
+            rows.append(
+                (
+                    index if isinstance(index, int) else k,
+                    text,
+                    ch.get("finish_reason"),
+                    ch.get("logprobs"),
+                )
+            )
         rows.sort(key=lambda r: r[0])
         rows = rows[:n]
 
@@ -494,7 +513,7 @@ class OpenAIGenerator:
 
 def _garbage(gen: OpenAIGenerator, what: str) -> BackendError:
     return BackendError(
-        f"{gen.endpoint} returned a malformed response: {what}",
+        f"malformed response: {what}",
         backend=gen.name,
         status=200,
         retryable=True,
@@ -517,10 +536,16 @@ def _describe(exc: BaseException | None) -> str:
     if isinstance(exc, openai.APITimeoutError):
         return "request timed out"
     if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}: {exc.message}"
+        detail = exc.body
+        if isinstance(detail, dict):
+            detail = detail.get("message") or detail.get("detail") or detail
+        text = str(detail) if detail not in (None, "") else exc.message
+        return f"HTTP {exc.status_code}: {text[:300]}"
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
-        return f"connection error ({type(cause).__name__}: {cause})" if cause else "connection error"
+        return (
+            f"connection error ({type(cause).__name__}: {cause})" if cause else "connection error"
+        )
     if isinstance(exc, BackendError):
         return exc.message
     return f"{type(exc).__name__}: {exc}"

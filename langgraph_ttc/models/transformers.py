@@ -179,6 +179,7 @@ class TransformersGenerator:
 
             device = self._device_arg or ("cuda" if torch.cuda.is_available() else "cpu")
             dtype = _resolve_dtype(self._dtype_arg, device)
+            model: Any
             if self._model is None:
                 assert self._source is not None
                 model = AutoModelForCausalLM.from_pretrained(self._source, dtype=dtype)
@@ -191,6 +192,7 @@ class TransformersGenerator:
                     model.to(dtype)
             model.eval()
             tok_arg = self._tokenizer_arg
+            tokenizer: Any
             if tok_arg is None:
                 tok_src = self._source or getattr(model, "name_or_path", None)
                 if not tok_src:
@@ -204,7 +206,9 @@ class TransformersGenerator:
                 tokenizer = tok_arg
             self._eos_ids = _eos_ids(model, tokenizer)
             if not self._eos_ids:
-                raise ValueError(f"{self.name}: neither the model nor the tokenizer names an EOS token")
+                raise ValueError(
+                    f"{self.name}: neither the model nor the tokenizer names an EOS token"
+                )
             pad = tokenizer.pad_token_id
             if pad is None:
                 pad = getattr(model.generation_config, "pad_token_id", None)
@@ -245,7 +249,9 @@ class TransformersGenerator:
                 rows.sort(key=lambda row: len(encoded[row.req]))
             for start in range(0, len(rows), self.batch_size):
                 chunk = rows[start : start + self.batch_size]
-                for row, comp in zip(chunk, self._run_chunk(chunk, reqs, encoded, seeds), strict=True):
+                for row, comp in zip(
+                    chunk, self._run_chunk(chunk, reqs, encoded, seeds), strict=True
+                ):
                     out[row.req][row.sample] = comp
         result = [[c for c in per if c is not None] for per in out]
         check_result_shape(reqs, result, self.name)
@@ -274,7 +280,9 @@ class TransformersGenerator:
             as_messages(req.prompt), add_generation_prompt=True, tokenize=False
         )
         if not isinstance(text, str):
-            raise TypeError(f"{self.name}: apply_chat_template returned {type(text).__name__}, not str")
+            raise TypeError(
+                f"{self.name}: apply_chat_template returned {type(text).__name__}, not str"
+            )
         return text + req.prefix, True
 
     def _encode(self, reqs: list[GenerationRequest]) -> list[list[int]]:
@@ -284,9 +292,9 @@ class TransformersGenerator:
             idx = [i for i, (_, t) in enumerate(rendered) if t is templated]
             if not idx:
                 continue
-            ids = self.tokenizer(
-                [rendered[i][0] for i in idx], add_special_tokens=not templated
-            )["input_ids"]
+            ids = self.tokenizer([rendered[i][0] for i in idx], add_special_tokens=not templated)[
+                "input_ids"
+            ]
             for i, seq in zip(idx, ids, strict=True):
                 encoded[i] = list(seq)
         for i, seq in enumerate(encoded):
@@ -322,13 +330,16 @@ class TransformersGenerator:
         encoded: list[list[int]],
         seeds: list[int],
     ) -> list[Completion]:
-        model, tok = self.model, self.tokenizer
+        model: Any = self.model
+        tok = self.tokenizer
         first = reqs[chunk[0].req]
         counts: dict[int, int] = {}
         for row in chunk:
             counts[row.req] = counts.get(row.req, 0) + 1
         # Greedy decoding refuses num_return_sequences > 1: repeat the prompts instead.
-        uniform = len(set(counts.values())) == 1 and (first.temperature > 0 or len(chunk) == len(counts))
+        uniform = len(set(counts.values())) == 1 and (
+            first.temperature > 0 or len(chunk) == len(counts)
+        )
         prompts = [encoded[i] for i in counts] if uniform else [encoded[r.req] for r in chunk]
         num_return = next(iter(counts.values())) if uniform else 1
 
@@ -481,7 +492,9 @@ def _decode_after(tok: Any, contexts: list[list[int]], contents: list[list[int]]
             out.append(full[len(head) :])
         else:
             out.append(
-                tok.decode(contents[k], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+                tok.decode(
+                    contents[k], skip_special_tokens=True, clean_up_tokenization_spaces=False
+                )
             )
     return out
 
