@@ -23,7 +23,7 @@ def gen(tiny_model_dir: Path) -> TransformersGenerator:
 
 
 def _rendered_ids(gen: TransformersGenerator, question: str, prefix: str = "") -> list[int]:
-    tok = gen.tokenizer
+    tok: Any = gen.tokenizer
     text = tok.apply_chat_template(
         [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
     )
@@ -40,7 +40,8 @@ def _raw_generate(
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
     if seed is not None:
         torch.manual_seed(seed)
-    out = gen.model.generate(input_ids=ids, attention_mask=mask, pad_token_id=pad, **kw)
+    model: Any = gen.model
+    out = model.generate(input_ids=ids, attention_mask=mask, pad_token_id=pad, **kw)
     return [list(r) for r in out[:, width:].tolist()]
 
 
@@ -80,7 +81,8 @@ def test_mixed_n_share_one_generate_call_and_batch_size_caps_it(
 ) -> None:
     g = TransformersGenerator(tiny_model_dir, batch_size=4)
     calls: list[int] = []
-    real = g.model.generate
+    model: Any = g.model
+    real = model.generate
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         rows = kwargs["input_ids"].shape[0] * kwargs.get("num_return_sequences", 1)
@@ -118,7 +120,7 @@ def test_mixed_n_share_one_generate_call_and_batch_size_caps_it(
 
 
 def test_greedy_matches_raw_generate_text_and_counts(gen: TransformersGenerator) -> None:
-    tok = gen.tokenizer
+    tok: Any = gen.tokenizer
     newline = tok.encode("\n", add_special_tokens=False)[0]
     stops = {tok.eos_token_id, newline}
     reqs = [GenerationRequest(q, temperature=0, max_tokens=30, stop=("\n",)) for q in Q]
@@ -137,7 +139,7 @@ def test_greedy_matches_raw_generate_text_and_counts(gen: TransformersGenerator)
 
 
 def test_sampling_matches_raw_generate_with_the_same_seed(gen: TransformersGenerator) -> None:
-    tok = gen.tokenizer
+    tok: Any = gen.tokenizer
     reqs = [
         GenerationRequest(q, n=4, max_tokens=40, stop=("\n",), seed=10 + i) for i, q in enumerate(Q)
     ]
@@ -166,7 +168,7 @@ def test_sampling_matches_raw_generate_with_the_same_seed(gen: TransformersGener
 
 
 def test_token_counts_are_honest(gen: TransformersGenerator) -> None:
-    tok = gen.tokenizer
+    tok: Any = gen.tokenizer
     out = gen.generate([GenerationRequest(q, n=6, max_tokens=25, stop=("\n",), seed=5) for q in Q])
     for q, per in zip(Q, out, strict=True):
         for c in per:
@@ -194,7 +196,8 @@ def test_stop_at_newline_never_leaves_a_newline(gen: TransformersGenerator) -> N
 
 def _greedy_pieces(gen: TransformersGenerator, question: str, n: int = 40) -> list[str]:
     raw = _raw_generate(gen, [_rendered_ids(gen, question)], do_sample=False, max_new_tokens=n)[0]
-    return [gen.tokenizer.decode([t]) for t in raw]
+    tok: Any = gen.tokenizer
+    return [tok.decode([t]) for t in raw]
 
 
 def test_multi_char_stop_string_cuts_exactly(gen: TransformersGenerator) -> None:

@@ -323,6 +323,10 @@ class FaultyProxy(_ThreadedServer):
         finally:
             writer.close()
         # We close after each answer, so say so (or the client reuses a dead connection).
-        head, sep, body = raw.partition(b"\r\n\r\n")
-        lines = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith(b"connection:")]
+        status_and_headers, sep, body = raw.partition(b"\r\n\r\n")
+        lines = [
+            ln
+            for ln in status_and_headers.split(b"\r\n")
+            if not ln.lower().startswith(b"connection:")
+        ]
         return b"\r\n".join([*lines, b"Connection: close"]) + sep + body
