@@ -1,0 +1,26 @@
+"""Strategy graph builders: each returns an uncompiled ``StateGraph``.
+
+Bring your own checkpointer, store and cache at ``compile()``. Run settings
+(seed, budget, plan override, token caps) go in the ``TTCContext``::
+
+    graph = create_beam_search_graph(policy, verifier=prm).compile()
+    out = graph.invoke({"question": "34*7-95"}, context=TTCContext(seed=0))
+"""
+
+from langgraph_ttc.strategies.beam_search import create_beam_search_graph
+from langgraph_ttc.strategies.best_of_n import create_best_of_n_graph
+from langgraph_ttc.strategies.dvts import create_dvts_graph
+from langgraph_ttc.strategies.factory import create_strategy_graph
+from langgraph_ttc.strategies.graph import TTCStrategyInput
+from langgraph_ttc.strategies.lookahead import create_lookahead_graph
+from langgraph_ttc.strategies.revision import create_revision_graph
+
+__all__ = [
+    "TTCStrategyInput",
+    "create_beam_search_graph",
+    "create_best_of_n_graph",
+    "create_dvts_graph",
+    "create_lookahead_graph",
+    "create_revision_graph",
+    "create_strategy_graph",
+]

@@ -1,0 +1,142 @@
+"""Turning completions into candidates, and the prompts the nodes send.
+
+A step is one line. Steps are kept without their line break and without
+blank lines, and a candidate's ``text`` is always ``"\\n".join(steps)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from langgraph_ttc.suite.tokenizer import REVISE_PROMPT
+from langgraph_ttc.types import STEP_DELIMITER, Candidate, ChatMessage, Completion, Prompt
+
+__all__ = [
+    "HISTORY",
+    "AnswerFn",
+    "PromptFn",
+    "RevisionPromptFn",
+    "extend_path",
+    "full_candidate",
+    "prefix_of",
+    "question_prompt",
+    "revision_prompt",
+    "split_lines",
+]
+
+AnswerFn = Callable[[str], "str | None"]
+PromptFn = Callable[[str], Prompt]
+RevisionPromptFn = Callable[[str, Sequence[str]], Prompt]
+
+HISTORY = 4
+"""Earlier attempts a revision sees: the paper keeps the 4 most recent."""
+
+FAILED_SCORE = 0.0
+"""Score of a failed candidate (empty text): nothing to verify is no evidence."""
+
+
+def question_prompt(question: str) -> list[ChatMessage]:
+    """The default prompt: the question as one user turn."""
+    return [{"role": "user", "content": question}]
+
+
+def revision_prompt(question: str, attempts: Sequence[str]) -> list[ChatMessage]:
+    """The default revision prompt: earlier attempts as a multi-turn chat.
+
+    ``[user: question, assistant: attempt, user: REVISE_PROMPT, ...]`` over the
+    ``HISTORY`` most recent attempts, ending with a user turn asking for a revision.
+    """
+    messages: list[ChatMessage] = [{"role": "user", "content": question}]
+    for attempt in list(attempts)[-HISTORY:]:
+        messages.append({"role": "assistant", "content": attempt})
+        messages.append({"role": "user", "content": REVISE_PROMPT})
+    return messages
+
+
+def split_lines(text: str) -> list[str]:
+    """Cut text into steps: one a line, trailing spaces and blank lines dropped."""
+    return [line.rstrip() for line in text.split(STEP_DELIMITER) if line.strip()]
+
+
+def prefix_of(steps: Sequence[str]) -> str:
+    """The partial solution a step request continues (empty for the first step)."""
+    return STEP_DELIMITER.join(steps) + STEP_DELIMITER if steps else ""
+
+
+def full_candidate(
+    cid: str,
+    completion: Completion,
+    extract_answer: AnswerFn,
+    *,
+    source: str,
+    group: int | None = None,
+    parent: str | None = None,
+) -> Candidate:
+    """A finished candidate from a full-solution completion.
+
+    An empty completion is a failed candidate: no answer, score 0, never sent
+    to the verifier.
+    """
+    steps = split_lines(completion.text)
+    text = STEP_DELIMITER.join(steps)
+    cand = Candidate(
+        id=cid,
+        text=text,
+        steps=steps,
+        done=True,
+        answer=extract_answer(text) if text else None,
+        score=None if text else FAILED_SCORE,
+        step_scores=None if text else [],
+        source=source,
+        active=False,
+    )
+    if group is not None:
+        cand["group"] = group
+    if parent is not None:
+        cand["parent"] = parent
+    return cand
+
+
+def extend_path(
+    cid: str,
+    parent_steps: Sequence[str],
+    completion: Completion,
+    extract_answer: AnswerFn,
+    *,
+    source: str,
+    final: bool = False,
+    group: int | None = None,
+    parent: str | None = None,
+) -> Candidate:
+    """A partial solution extended by one step (or finished, on the final round).
+
+    The path is done when the new step holds a final answer, came back empty or
+    was cut by length, or when ``final`` (the last round, which ran to the end).
+    """
+    new = split_lines(completion.text)
+    steps = [*parent_steps, *new]
+    text = STEP_DELIMITER.join(steps)
+    done = (
+        final
+        or not new
+        or completion.finish_reason == "length"
+        or extract_answer(STEP_DELIMITER.join(new)) is not None
+    )
+    answer = extract_answer(text) if done and text else None
+    failed = not new and answer is None
+    cand = Candidate(
+        id=cid,
+        text=text,
+        steps=steps,
+        done=done,
+        answer=answer,
+        score=FAILED_SCORE if failed else None,
+        step_scores=[] if failed else None,
+        source=source,
+        active=not done,
+    )
+    if group is not None:
+        cand["group"] = group
+    if parent is not None:
+        cand["parent"] = parent
+    return cand

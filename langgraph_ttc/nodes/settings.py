@@ -1,0 +1,138 @@
+"""Run settings as the nodes see them: context, plan, seeds, progress events."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from langgraph_ttc.state import TTCContext, TTCState
+from langgraph_ttc.types import Budget, StrategyConfig, Usage, add_usage, empty_usage
+
+__all__ = [
+    "budget_label",
+    "context_of",
+    "derive_seed",
+    "emit",
+    "plan_of",
+    "resolve_plan",
+    "usage_of",
+]
+
+
+def context_of(runtime: Runtime[TTCContext] | None) -> TTCContext:
+    """The run's ``TTCContext`` (defaults when none was given), checked.
+
+    Raises:
+        TypeError, ValueError: For a context field of the wrong type or value
+            (named ``context.<field>``).
+    """
+    ctx = getattr(runtime, "context", None)
+    if ctx is None:
+        ctx = TTCContext()
+    elif isinstance(ctx, Mapping):
+        ctx = TTCContext(**ctx)
+    elif not isinstance(ctx, TTCContext):
+        raise TypeError(f"context must be a TTCContext, got {type(ctx).__name__}")
+    if isinstance(ctx.seed, bool) or not isinstance(ctx.seed, int):
+        raise TypeError(f"context.seed must be an int, got {ctx.seed!r}")
+    for name in ("max_tokens", "step_max_tokens"):
+        value = getattr(ctx, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"context.{name} must be a positive int, got {value!r}")
+    if ctx.budget is not None and not isinstance(ctx.budget, Budget):
+        if not isinstance(ctx.budget, Mapping):
+            raise TypeError(f"context.budget must be a Budget, got {type(ctx.budget).__name__}")
+        ctx = replace(ctx, budget=Budget.from_dict(dict(ctx.budget)))
+    if ctx.deadline_s is not None and not (
+        isinstance(ctx.deadline_s, int | float) and ctx.deadline_s > 0
+    ):
+        raise ValueError(f"context.deadline_s must be > 0, got {ctx.deadline_s!r}")
+    return ctx
+
+
+def resolve_plan(state: TTCState, ctx: TTCContext, default: StrategyConfig) -> StrategyConfig:
+    """The plan in force: ``state["plan"]`` (the router's) > ``context.plan`` > the builder's.
+
+    Raises:
+        TypeError, ValueError: For a plan that is not a valid ``StrategyConfig``.
+    """
+    plan: Any = state.get("plan") or ctx.plan or default
+    if isinstance(plan, Mapping):
+        return StrategyConfig.from_dict(dict(plan))
+    if not isinstance(plan, StrategyConfig):
+        raise TypeError(f"plan must be a StrategyConfig or a dict, got {type(plan).__name__}")
+    return plan
+
+
+def plan_of(state: TTCState) -> StrategyConfig:
+    """The plan that ``prepare`` wrote into the state."""
+    return StrategyConfig.from_dict(dict(state["plan"]))
+
+
+def usage_of(state: TTCState) -> Usage:
+    """The usage so far (zeros when none)."""
+    return add_usage(state.get("usage"), None) if state.get("usage") else empty_usage()
+
+
+def derive_seed(seed: int, node: str, round_: int, index: int) -> int:
+    """A 31-bit seed for one sampling request, a pure function of where it is made.
+
+    Never a global counter: a resumed run draws the same seeds as an
+    uninterrupted one, and ``ainvoke`` the same as ``invoke``.
+    """
+    digest = hashlib.blake2b(f"{seed}:{node}:{round_}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+def budget_label(budget: Budget | None, plan: StrategyConfig) -> float:
+    """The generation cap shown in progress events."""
+    if budget is not None and budget.generations is not None:
+        return budget.generations
+    return float(plan.generations)
+
+
+def emit(runtime: Runtime[TTCContext] | None, event: dict[str, Any]) -> None:
+    """Send a progress event on the custom stream (a no-op when nobody listens)."""
+    writer = getattr(runtime, "stream_writer", None)
+    if writer is not None:
+        writer(event)
+
+
+def call_tags(ctx: TTCContext, graph: str, node: str) -> list[str]:
+    """Tags on a model call: the library, the graph, the node, and the user's."""
+    return ["ttc", f"ttc:{graph}", f"ttc:{node}", *ctx.tags]
+
+
+def call_metadata(
+    plan: StrategyConfig, budget: Budget | None, round_: int, **extra: Any
+) -> dict[str, Any]:
+    """Metadata on a model call: strategy, budget, round, and what the call covers."""
+    return {
+        "ttc_strategy": plan.strategy,
+        "ttc_budget": budget_label(budget, plan),
+        "ttc_round": round_,
+        **{f"ttc_{k}": v for k, v in extra.items()},
+    }
+
+
+def backend_error(exc: BaseException, who: str) -> dict[str, Any]:
+    """The update that ends a run on a backend failure: status and message, no answer made up."""
+    return {"status": "backend_error", "error": f"{who}: {exc}"}
+
+
+def deadline_of(ctx: TTCContext) -> float | None:
+    """The tighter of ``context.deadline_s`` and ``budget.deadline_s``."""
+    caps = [x for x in (ctx.deadline_s, ctx.budget.deadline_s if ctx.budget else None) if x]
+    return min(caps) if caps else None
+
+
+def out_of_time(state: TTCState, ctx: TTCContext) -> bool:
+    """Whether the run's deadline has passed."""
+    limit = deadline_of(ctx)
+    started = state.get("started_at")
+    return limit is not None and started is not None and time.time() - started >= limit
