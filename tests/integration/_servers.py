@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 FAULTS = ("pass", "429", "500", "503", "401", "hang", "drop", "garbage", "nochoices")
 
@@ -204,7 +205,7 @@ class _ThreadedServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> _ThreadedServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
