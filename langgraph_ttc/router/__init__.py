@@ -3,18 +3,36 @@
 - :class:`ComputePolicy` (``policy.py``): difficulty-bin thresholds and the
   (bin, budget) → ``StrategyConfig`` table, with JSON ``save``/``load``;
   ``ComputePolicy.default()`` is the shipped ``default_policy.json``.
+- :class:`VerifierDifficulty`, :class:`OracleDifficulty` (``difficulty.py``):
+  difficulty estimators; ``run_estimate`` runs one outside a graph.
 - ``fit_plan``, ``available_plan``, ``default_plan`` (``planning.py``): fit a
   plan into what is left of the budget, and into what the graph can run.
 """
 
+from langgraph_ttc.router.difficulty import (
+    DifficultyEstimate,
+    DifficultyEstimator,
+    OracleDifficulty,
+    ProbeSettings,
+    VerifierDifficulty,
+    arun_estimate,
+    run_estimate,
+)
 from langgraph_ttc.router.planning import NEEDS_VERIFIER, available_plan, default_plan, fit_plan
 from langgraph_ttc.router.policy import ComputePolicy, quantile_thresholds
 
 __all__ = [
     "NEEDS_VERIFIER",
     "ComputePolicy",
+    "DifficultyEstimate",
+    "DifficultyEstimator",
+    "OracleDifficulty",
+    "ProbeSettings",
+    "VerifierDifficulty",
+    "arun_estimate",
     "available_plan",
     "default_plan",
     "fit_plan",
     "quantile_thresholds",
+    "run_estimate",
 ]

@@ -10,6 +10,7 @@ Two adjustments sit between ``ComputePolicy.lookup`` and the strategy:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import replace
 
@@ -69,6 +70,47 @@ def fit_plan(config: StrategyConfig, generations: int) -> StrategyConfig | None:
     if strategy == "revise":
         return replace(config, n=generations, sequential=min(config.sequential, generations))
     return replace(config, n=generations)
+
+
+def total_cost(plan: StrategyConfig, probes: int) -> int:
+    """Generations a run spends on ``probes`` probes plus ``plan``.
+
+    The strategies reuse probes where they can (``nodes/generate.py``):
+    best-of-N and majority count finished probes as samples, revisions use
+    them as first attempts of their chains; greedy and the tree searches draw
+    their own, so the probes come on top.
+    """
+    if plan.strategy in ("best_of_n", "majority"):
+        return max(plan.n, probes)
+    if plan.strategy == "revise":
+        chains = plan.n // plan.sequential
+        return plan.n + max(0, probes - chains)
+    return plan.generations + probes
+
+
+def fit_after_probes(config: StrategyConfig, generations: float, probes: int) -> StrategyConfig:
+    """Shrink ``config`` so that probes + plan cost at most ``generations``.
+
+    Args:
+        config: The plan wanted.
+        generations: Generations left before the probes were drawn.
+        probes: Probes drawn (already spent).
+
+    Returns:
+        The largest shrink of ``config`` (by ``fit_plan``) that fits; a
+        one-generation plan when nothing fits (the strategy then stops on the
+        budget and selects among the probes).
+    """
+    limit = math.floor(generations + 1e-9)
+    target = limit
+    while target >= 1:
+        plan = fit_plan(config, target)
+        if plan is None:
+            break
+        if total_cost(plan, probes) <= limit:
+            return plan
+        target = min(target, plan.generations) - 1
+    return fit_plan(config, 1) or config
 
 
 def available_plan(

@@ -1,0 +1,200 @@
+"""``route``: estimate difficulty, choose the compute-optimal plan, send the run to it.
+
+The router's three steps, in one node:
+
+1. **Probe.** The estimator samples a few full solutions (one batched call)
+   and scores them (one batched call); the mean score is the predicted
+   pass@1. The probes stay in the state as candidates, and their cost stays
+   in ``usage``: the strategy reuses them and counts them against the budget.
+2. **Plan.** The score gives a difficulty bin (``ComputePolicy.bin``); the
+   policy's table gives a ``StrategyConfig`` for (bin, total budget); the plan
+   is swapped for the nearest runnable one if the graph lacks its strategy
+   or its verifier, and shrunk so that probes + plan fit the budget.
+3. **Route.** ``Command(goto=<strategy>)`` with ``difficulty``, ``plan``,
+   ``strategy``, the probes and their usage.
+
+A ``context.plan`` forces the plan: no probes, no difficulty, the plan fitted
+to the budget. A budget too small for probes (under 4 generations with the
+default estimator) routes with the policy's ``default_bin``. A backend
+failure while probing ends the run (``status="backend_error"``) with no
+answer made up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from langgraph_ttc.models.errors import BackendError
+from langgraph_ttc.nodes.calls import NodeLogic, RunnableCallable, make_node
+from langgraph_ttc.nodes.candidates import AnswerFn, PromptFn, question_prompt
+from langgraph_ttc.nodes.prepare import check_question
+from langgraph_ttc.nodes.settings import (
+    backend_error,
+    context_of,
+    derive_seed,
+    emit,
+    usage_of,
+)
+from langgraph_ttc.router.difficulty import DifficultyEstimate, DifficultyEstimator, ProbeSettings
+from langgraph_ttc.router.planning import available_plan, fit_after_probes
+from langgraph_ttc.router.policy import ComputePolicy
+from langgraph_ttc.state import TTCContext, TTCState
+from langgraph_ttc.types import Generator, StrategyConfig, Verifier
+
+__all__ = ["DEFAULT_BUDGET", "make_route_node", "total_budget"]
+
+DEFAULT_BUDGET = 16
+"""Generations a routed run may spend when ``context.budget`` sets no generation cap."""
+
+
+def total_budget(ctx: TTCContext) -> int:
+    """The run's total budget in generations (``DEFAULT_BUDGET`` when the context sets none)."""
+    if ctx.budget is not None and ctx.budget.generations is not None:
+        return max(1, int(ctx.budget.generations + 1e-9))
+    return DEFAULT_BUDGET
+
+
+def make_route_node(
+    generator: Generator,
+    *,
+    verifier: Verifier | None,
+    policy: ComputePolicy,
+    estimator: DifficultyEstimator,
+    strategies: Collection[str],
+    extract_answer: AnswerFn,
+    prompt: PromptFn = question_prompt,
+    graph: str = "ttc",
+) -> RunnableCallable:
+    """The ``route`` node, with a sync and an async body.
+
+    Args:
+        generator: The policy model (samples the probes).
+        verifier: Scores the probes; ``None`` for agreement-based difficulty.
+        policy: Bins and the (bin, budget) table.
+        estimator: Decides how many probes, and what they say.
+        strategies: Node names the node may route to (one per strategy).
+        extract_answer: Reads a probe's final answer.
+        prompt: Builds the probe prompt from the question (the strategies' own).
+        graph: Names the traced calls (``route/probe``).
+
+    Raises (when the node runs):
+        TypeError, ValueError: For a bad question, context or ``context.plan``.
+    """
+    available = frozenset(strategies)
+    if not available:
+        raise ValueError("strategies must name at least one strategy node")
+
+    def logic(state: TTCState, runtime: Runtime[TTCContext]) -> NodeLogic:
+        question = check_question(state.get("question"))
+        ctx = context_of(runtime)
+        total = total_budget(ctx)
+        left = total - usage_of(state)["generations"]
+        estimate: DifficultyEstimate | None = None
+        difficulty: int | None = None
+        if ctx.plan is not None:
+            wanted = _as_config(ctx.plan)
+        else:
+            samples = estimator.probes_for(left)
+            if samples is not None:
+                settings = ProbeSettings(
+                    question=question,
+                    generator=generator,
+                    verifier=verifier,
+                    prompt=prompt,
+                    extract_answer=extract_answer,
+                    samples=samples,
+                    max_tokens=ctx.max_tokens,
+                    seed=derive_seed(ctx.seed, "route", 0, 0),
+                    tags=("ttc", f"ttc:{graph}", "ttc:route", *ctx.tags),
+                    metadata={
+                        "ttc_graph": graph,
+                        "ttc_node": "route",
+                        "ttc_budget": total,
+                        "ttc_estimator": estimator.name,
+                        "ttc_samples": [0, samples],
+                    },
+                )
+                try:
+                    estimate = yield from estimator.estimate(settings)
+                except BackendError as exc:
+                    failed = backend_error(exc, f"router probes ({generator.name!r})")
+                    return {**failed, "difficulty": None, "answer": None, "confidence": None}
+            if estimate is not None:
+                difficulty = (
+                    estimate.bin if estimate.bin is not None else policy.bin(estimate.score)
+                )
+            wanted = policy.lookup(difficulty, total)
+        probes = len(estimate.candidates) if estimate else 0
+        runnable = available_plan(wanted, available, has_verifier=verifier is not None)
+        plan = fit_after_probes(runnable, left, probes)
+        update: dict[str, Any] = {
+            "difficulty": difficulty,
+            "plan": plan.to_dict(),
+            "strategy": plan.strategy,
+            "status": "running",
+            "error": None,
+        }
+        if estimate is not None:
+            update["candidates"] = estimate.candidates
+            update["usage"] = estimate.usage
+        if not state.get("started_at"):
+            update["started_at"] = time.time()
+        emit(
+            runtime,
+            {
+                "node": "route",
+                "round": 0,
+                "difficulty": difficulty,
+                "score": estimate.score if estimate else None,
+                "method": estimate.method
+                if estimate
+                else ("forced" if ctx.plan else "default_bin"),
+                "probes": probes,
+                "strategy": plan.strategy,
+                "plan": plan.to_dict(),
+                "generations": usage_of(state)["generations"]
+                + (estimate.usage["generations"] if estimate else 0.0),
+                "budget": total,
+            },
+        )
+        return update
+
+    # make_node runs the logic (sync or async, model calls traced); routing is added here.
+    inner = make_node("route", logic)
+    body, abody = inner.func, inner.afunc
+    assert body is not None and abody is not None
+
+    def route(
+        state: TTCState, runtime: Runtime[TTCContext], config: RunnableConfig
+    ) -> Command[str]:
+        update = cast(dict[str, Any], body(state, runtime, config))
+        return Command(goto=_destination(update), update=update)
+
+    async def aroute(
+        state: TTCState, runtime: Runtime[TTCContext], config: RunnableConfig
+    ) -> Command[str]:
+        update = cast(dict[str, Any], await abody(state, runtime, config))
+        return Command(goto=_destination(update), update=update)
+
+    return RunnableCallable(route, aroute, name="route", trace=False)
+
+
+def _destination(update: Mapping[str, Any]) -> str:
+    if update.get("status") == "backend_error":
+        return END
+    return str(update["strategy"])
+
+
+def _as_config(plan: object) -> StrategyConfig:
+    if isinstance(plan, StrategyConfig):
+        return plan
+    if isinstance(plan, Mapping):
+        return StrategyConfig.from_dict(dict(plan))
+    raise TypeError(f"context.plan must be a StrategyConfig, got {type(plan).__name__}")

@@ -1,0 +1,279 @@
+"""The router: difficulty estimators, the route node and the compute-optimal graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from langgraph_ttc.router import ComputePolicy, OracleDifficulty, VerifierDifficulty
+from langgraph_ttc.router.difficulty import ProbeSettings, agreement, run_estimate
+from langgraph_ttc.router.planning import total_cost
+from langgraph_ttc.state import TTCContext
+from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
+from langgraph_ttc.suite.task import check, evaluate
+from langgraph_ttc.types import Budget, StrategyConfig
+from tests.fakes import ScriptedGenerator, ScriptedVerifier
+
+Q = "34*7-95+84*4"
+
+
+def _ctx(budget: float | None = 16, **kw: object) -> TTCContext:
+    kw.setdefault("seed", 1)
+    return TTCContext(budget=Budget(generations=budget) if budget else None, **kw)  # type: ignore[arg-type]
+
+
+# The output schema leaves out plan and error; the tests read them too.
+KEYS = [
+    "answer",
+    "confidence",
+    "status",
+    "error",
+    "strategy",
+    "difficulty",
+    "plan",
+    "usage",
+    "candidates",
+]
+
+
+def _run(graph, question: str = Q, ctx: TTCContext | None = None) -> dict:
+    return graph.compile().invoke({"question": question}, context=ctx or _ctx(), output_keys=KEYS)
+
+
+def _constant(score: float) -> ScriptedVerifier:
+    return ScriptedVerifier(score_fn=lambda q, steps: [score] * max(len(steps), 1))
+
+
+# --------------------------------------------------------------------------- routing by difficulty
+
+
+def test_easy_question_goes_to_revisions_and_reuses_probes() -> None:
+    gen, prm = ScriptedGenerator(error_rate=0.0), ScriptedVerifier()
+    out = _run(create_ttc_graph(gen, verifier=prm))
+    assert out["difficulty"] == 1
+    assert out["strategy"] == "revise"
+    assert out["answer"] == str(evaluate(Q))
+    # One batched probe call first; the 4 probes open the revision's 4 chains.
+    assert gen.sample_counts[0] == 4
+    assert prm.batch_sizes[0] == 4
+    assert out["usage"]["generations"] == 16
+    assert sum(c.get("source") == "probe" for c in out["candidates"]) == 4
+
+
+def test_hard_question_goes_to_best_of_n_without_double_counting() -> None:
+    gen, prm = ScriptedGenerator(error_rate=1.0), ScriptedVerifier(bad=0.05)
+    out = _run(create_ttc_graph(gen, verifier=prm))
+    assert out["difficulty"] == 5
+    assert out["strategy"] == "best_of_n"
+    # 4 probes, then best-of-16 draws only the 12 it still needs.
+    assert gen.sample_counts == [4, 12]
+    assert out["usage"]["generations"] == 16.0
+    assert out["usage"]["verifier_calls"] == 2
+    assert out["plan"]["n"] == 16
+    assert out["status"] == "done"
+
+
+def test_medium_question_goes_to_beam_search_fitted_to_budget() -> None:
+    gen = ScriptedGenerator(error_rate=0.3)
+    out = _run(create_ttc_graph(gen, verifier=_constant(0.3)))
+    assert out["difficulty"] == 3
+    assert out["strategy"] == "beam"
+    # Beam search draws its own paths: 16 - 4 probes = 12 beams, a multiple of M=4.
+    assert out["plan"]["n"] == 12 and out["plan"]["beam_width"] == 4
+    assert out["usage"]["generations"] <= 16
+
+
+@pytest.mark.parametrize("budget", [1, 2, 3, 5, 7, 8, 13, 16, 33, 64, 100])
+@pytest.mark.parametrize("score", [0.95, 0.5, 0.3, 0.15, 0.01])
+def test_probes_plus_plan_never_exceed_the_budget(budget: int, score: float) -> None:
+    gen = ScriptedGenerator(error_rate=0.3)
+    out = _run(create_ttc_graph(gen, verifier=_constant(score)), "12+7*3", _ctx(budget))
+    probes = sum(c.get("source") == "probe" for c in out["candidates"])
+    plan = StrategyConfig.from_dict(out["plan"])
+    assert total_cost(plan, probes) <= budget
+    assert out["usage"]["generations"] <= budget
+    if budget < 4:
+        assert probes == 0 and out["difficulty"] is None
+    else:
+        assert probes == min(4, budget // 4)
+
+
+def test_unset_budget_defaults_to_16_generations() -> None:
+    gen = ScriptedGenerator(error_rate=1.0)
+    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier(bad=0.05)), Q, TTCContext(seed=0))
+    assert out["strategy"] == "best_of_n"
+    assert out["usage"]["generations"] == 16
+
+
+def test_forced_plan_skips_the_probes() -> None:
+    gen = ScriptedGenerator(error_rate=0.2)
+    ctx = _ctx(plan=StrategyConfig("best_of_n", n=8))
+    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier()), Q, ctx)
+    assert out["difficulty"] is None
+    assert out["strategy"] == "best_of_n"
+    assert gen.sample_counts == [8]
+
+
+def test_without_a_verifier_agreement_and_majority() -> None:
+    gen = ScriptedGenerator(error_rate=0.0)
+    graph = create_ttc_graph(gen)
+    assert {"beam", "lookahead", "dvts", "best_of_n"}.isdisjoint(graph.nodes)
+    out = _run(graph)
+    # All 4 probes agree: agreement 1.0, the easiest bin; revisions need no verifier.
+    assert out["difficulty"] == 1
+    assert out["strategy"] == "revise"
+    assert out["answer"] == str(evaluate(Q))
+    scatter = ScriptedGenerator(script=lambda s: f"1+1=2\n#### {s.rng.randint(0, 10**9)}")
+    out = _run(create_ttc_graph(scatter))
+    # Every probe answers differently: agreement 0, the hardest bin, whose best-of-N
+    # becomes majority voting without a verifier.
+    assert out["difficulty"] == 5
+    assert out["strategy"] == "majority"
+
+
+def test_backend_failure_while_probing_ends_the_run_honestly() -> None:
+    gen = ScriptedGenerator(fail_after=0)
+    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier()))
+    assert out["status"] == "backend_error"
+    assert out["answer"] is None
+    assert "router probes" in out["error"]
+
+
+async def test_async_matches_sync() -> None:
+    sync = _run(create_ttc_graph(ScriptedGenerator(), verifier=ScriptedVerifier()), Q, _ctx(seed=3))
+    graph = create_ttc_graph(ScriptedGenerator(), verifier=ScriptedVerifier()).compile()
+    out = await graph.ainvoke({"question": Q}, context=_ctx(seed=3), output_keys=KEYS)
+    assert out["answer"] == sync["answer"]
+    assert out["strategy"] == sync["strategy"]
+    assert [c["text"] for c in out["candidates"]] == [c["text"] for c in sync["candidates"]]
+    assert out["usage"]["generations"] == sync["usage"]["generations"]
+
+
+def test_custom_policy_and_strategy_subset() -> None:
+    table = {
+        b: {1: StrategyConfig("greedy", n=1), 8: StrategyConfig("dvts", n=8)} for b in range(1, 6)
+    }
+    policy = ComputePolicy(thresholds=(0.8, 0.6, 0.4, 0.2), table=table)
+    gen = ScriptedGenerator(error_rate=0.3)
+    graph = create_ttc_graph(
+        gen, verifier=ScriptedVerifier(), policy=policy, strategies=("greedy", "beam", "best_of_n")
+    )
+    assert set(graph.nodes) == {"route", "greedy", "beam", "best_of_n"}
+    out = _run(graph, Q, _ctx(8))
+    assert out["strategy"] == "beam"  # dvts is not built: its nearest substitute
+
+
+def test_bad_input_is_rejected_early() -> None:
+    gen = ScriptedGenerator()
+    with pytest.raises(ValueError, match="need a verifier"):
+        create_ttc_graph(gen, strategies=("beam",))
+    with pytest.raises(ValueError, match="unknown strategies"):
+        create_ttc_graph(gen, strategies=("nope",))
+    with pytest.raises(TypeError, match="policy"):
+        create_ttc_graph(gen, policy={"thresholds": []})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="estimator"):
+        create_ttc_graph(gen, estimator=object())  # type: ignore[arg-type]
+    graph = create_ttc_graph(gen).compile()
+    with pytest.raises(ValueError, match="question"):
+        graph.invoke({"question": "   "}, context=_ctx())
+    assert gen.calls == []
+
+
+# --------------------------------------------------------------------------- estimators
+
+
+def _settings(
+    gen: ScriptedGenerator, prm: ScriptedVerifier | None, samples: int = 4
+) -> ProbeSettings:
+    from langgraph_ttc.answers import extract_answer
+    from langgraph_ttc.nodes.candidates import question_prompt
+
+    return ProbeSettings(
+        question=Q,
+        generator=gen,
+        verifier=prm,
+        prompt=question_prompt,
+        extract_answer=extract_answer,
+        samples=samples,
+        seed=5,
+    )
+
+
+def test_verifier_difficulty_one_generate_one_score() -> None:
+    gen, prm = ScriptedGenerator(error_rate=0.5), ScriptedVerifier()
+    est = run_estimate(VerifierDifficulty(k=8), _settings(gen, prm, 8))
+    assert gen.sample_counts == [8] and prm.batch_sizes == [8]
+    right = sum(check(c["text"], Q) for c in est.candidates)
+    # The perfect PRM scores right solutions 0.9 and wrong ones 0.1 (fold "last").
+    assert est.score == pytest.approx((0.9 * right + 0.1 * (8 - right)) / 8)
+    assert est.method == "verifier"
+    assert all(c["source"] == "probe" and c["score"] is not None for c in est.candidates)
+    assert est.usage["generations"] == 8 and est.usage["verifier_calls"] == 1
+
+
+def test_agreement_without_verifier() -> None:
+    est = run_estimate(VerifierDifficulty(), _settings(ScriptedGenerator(error_rate=0.0), None))
+    assert (est.method, est.score) == ("agreement", 1.0)
+    cands = est.candidates
+    two = [{**cands[0], "answer": "1"}, {**cands[1], "answer": "1"}, {**cands[2], "answer": "2"}]
+    assert agreement(two) == 0.5
+    assert agreement([{**c, "answer": None} for c in cands]) == 0.0
+    assert agreement(cands[:1]) == 0.5
+    assert agreement([]) == 0.0
+
+
+def test_probe_budget_share() -> None:
+    est = VerifierDifficulty(k=4)
+    assert [est.probes_for(n) for n in (1, 3, 4, 8, 12, 16, 256)] == [None, None, 1, 2, 3, 4, 4]
+    with pytest.raises(ValueError, match="k"):
+        VerifierDifficulty(k=0)
+    with pytest.raises(ValueError, match="max_fraction"):
+        VerifierDifficulty(max_fraction=0)
+
+
+def test_oracle_difficulty() -> None:
+    oracle = OracleDifficulty(pass_rates={Q: 0.05}, thresholds=(0.5, 0.1, 0.05, 0.01))
+    assert oracle.probes_for(100) == 0
+    est = run_estimate(oracle, _settings(ScriptedGenerator(), None))
+    assert (est.score, est.bin, est.method, est.candidates) == (0.05, 3, "oracle", [])
+    with pytest.raises(ValueError, match="no pass rate"):
+        run_estimate(
+            oracle,
+            ProbeSettings(**{**_settings(ScriptedGenerator(), None).__dict__, "question": "1+1"}),
+        )
+    checker = OracleDifficulty(checker=check, samples=4)
+    gen = ScriptedGenerator(error_rate=0.0)
+    est = run_estimate(checker, _settings(gen, None))
+    assert (est.score, est.method, len(est.candidates)) == (1.0, "checker", 4)
+    with pytest.raises(ValueError, match="exactly one"):
+        OracleDifficulty()
+    with pytest.raises(ValueError, match=r"pass_rates\['x'\]"):
+        OracleDifficulty(pass_rates={"x": 2.0})
+
+
+def test_oracle_routes_the_graph() -> None:
+    gen = ScriptedGenerator(error_rate=0.3)
+    oracle = OracleDifficulty(pass_rates={Q: 0.01})
+    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier(), estimator=oracle))
+    assert out["difficulty"] == 5 and out["strategy"] == "best_of_n"
+    assert gen.sample_counts == [16]  # no probes: the rate was known
+
+
+# --------------------------------------------------------------------------- real models
+
+
+def test_tiny_model_real_path(tiny_model_dir: Path) -> None:
+    from langgraph_ttc.models import TransformersGenerator
+    from langgraph_ttc.verifiers import TransformersPRM
+
+    gen = TransformersGenerator(tiny_model_dir)
+    prm = TransformersPRM(tiny_model_dir)
+    out = _run(
+        create_ttc_graph(gen, verifier=prm), "3+4*2", _ctx(8, max_tokens=24, step_max_tokens=8)
+    )
+    assert out["difficulty"] in range(1, 6)
+    assert out["strategy"] in ("revise", "beam", "best_of_n", "greedy")
+    assert 0 < out["usage"]["generations"] <= 8
+    assert out["usage"]["verifier_calls"] >= 1
+    assert sum(c.get("source") == "probe" for c in out["candidates"]) == 2
