@@ -64,9 +64,9 @@ class ScriptInput:
 
 
 def question_of(prompt: Prompt) -> str:
-    """The question of a prompt: the str itself, or the first user turn."""
+    """The question of a prompt: the first line of a str, or the first user turn."""
     if isinstance(prompt, str):
-        return prompt
+        return prompt.split("\n", 1)[0]
     return next((m["content"] for m in prompt if m.get("role") == "user"), "")
 
 

@@ -173,6 +173,10 @@ def make_branch_node(
                 "budget": budget_label(ctx.budget, plan),
             },
         )
-        return {"candidates": archived + children, "round": round_, "usage": spent}
+        update = {"candidates": archived + children, "round": round_, "usage": spent}
+        if cap.limited_by is not None:
+            # The cap cut the steps short: this round spent the rest of the budget.
+            update["status"] = "budget_exhausted"
+        return update
 
     return make_node("branch", logic)

@@ -160,7 +160,9 @@ def make_generate_node(
         spent = generation_usage(
             completions, params=generator.params, generations=cap.samples * per_sample
         )
-        status = "budget_exhausted" if (cap.limited_by and not step) else "running"
+        # A narrower frontier is still a whole search; a cut token allowance is not.
+        cut = cap.limited_by is not None and (not step or cap.limited_by != "generations")
+        status = "budget_exhausted" if cut else "running"
         emit(
             runtime,
             {

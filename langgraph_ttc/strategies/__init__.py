@@ -11,12 +11,13 @@ from langgraph_ttc.strategies.beam_search import create_beam_search_graph
 from langgraph_ttc.strategies.best_of_n import create_best_of_n_graph
 from langgraph_ttc.strategies.dvts import create_dvts_graph
 from langgraph_ttc.strategies.factory import create_strategy_graph
-from langgraph_ttc.strategies.graph import TTCStrategyInput
+from langgraph_ttc.strategies.graph import TTCStrategyInput, TTCStrategyOutput
 from langgraph_ttc.strategies.lookahead import create_lookahead_graph
 from langgraph_ttc.strategies.revision import create_revision_graph
 
 __all__ = [
     "TTCStrategyInput",
+    "TTCStrategyOutput",
     "create_beam_search_graph",
     "create_best_of_n_graph",
     "create_dvts_graph",

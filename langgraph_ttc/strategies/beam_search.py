@@ -6,8 +6,8 @@ from langgraph.graph import StateGraph
 
 from langgraph_ttc import answers
 from langgraph_ttc.nodes.candidates import AnswerFn, PromptFn, question_prompt
-from langgraph_ttc.state import TTCContext, TTCOutput, TTCState
-from langgraph_ttc.strategies.graph import TTCStrategyInput, check_config
+from langgraph_ttc.state import TTCContext, TTCState
+from langgraph_ttc.strategies.graph import TTCStrategyInput, TTCStrategyOutput, check_config
 from langgraph_ttc.strategies.tree import build_tree_graph
 from langgraph_ttc.types import Generator, StrategyConfig, Verifier
 
@@ -24,7 +24,7 @@ def create_beam_search_graph(
     extract_answer: AnswerFn = answers.extract_answer,
     prompt: PromptFn = question_prompt,
     name: str = "beam_search",
-) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCOutput]:
+) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
     """Build beam search over steps (lines), ranked by a PRM.
 
     N first steps are sampled and scored; the top N/M partial solutions are

@@ -12,9 +12,10 @@ from langgraph_ttc.nodes.generate import make_generate_node
 from langgraph_ttc.nodes.prepare import make_prepare_node
 from langgraph_ttc.nodes.select import make_select_node
 from langgraph_ttc.nodes.verify import make_verify_node
-from langgraph_ttc.state import TTCContext, TTCOutput, TTCState
+from langgraph_ttc.state import TTCContext, TTCState
 from langgraph_ttc.strategies.graph import (
     TTCStrategyInput,
+    TTCStrategyOutput,
     check_config,
     new_graph,
     plan_strategy,
@@ -35,7 +36,7 @@ def create_best_of_n_graph(
     extract_answer: AnswerFn = answers.extract_answer,
     prompt: PromptFn = question_prompt,
     name: str = "best_of_n",
-) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCOutput]:
+) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
     """Build best-of-N: ``prepare -> generate -> verify -> select``.
 
     Runs the plan's strategy: ``greedy`` (one sample at temperature 0),

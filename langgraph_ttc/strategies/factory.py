@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from langgraph.graph import StateGraph
 
-from langgraph_ttc.state import TTCContext, TTCOutput, TTCState
+from langgraph_ttc.state import TTCContext, TTCState
 from langgraph_ttc.strategies.beam_search import create_beam_search_graph
 from langgraph_ttc.strategies.best_of_n import create_best_of_n_graph
 from langgraph_ttc.strategies.dvts import create_dvts_graph
-from langgraph_ttc.strategies.graph import TTCStrategyInput
+from langgraph_ttc.strategies.graph import TTCStrategyInput, TTCStrategyOutput
 from langgraph_ttc.strategies.lookahead import create_lookahead_graph
 from langgraph_ttc.strategies.revision import create_revision_graph
 from langgraph_ttc.types import STRATEGIES, Generator, StrategyConfig, Verifier
@@ -22,7 +22,7 @@ def create_strategy_graph(
     *,
     verifier: Verifier | None = None,
     reviser: Generator | None = None,
-) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCOutput]:
+) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
     """Build the graph that runs ``config.strategy``.
 
     ``greedy``, ``majority`` and ``best_of_n`` share the best-of-N graph;

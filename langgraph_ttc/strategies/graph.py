@@ -11,7 +11,7 @@ from langgraph_ttc.nodes.search import slots
 from langgraph_ttc.state import TTCContext, TTCInput, TTCOutput, TTCState, merge_candidates
 from langgraph_ttc.types import Candidate, StrategyConfig, Usage, Verifier, add_usage
 
-__all__ = ["TTCStrategyInput", "check_config", "new_graph"]
+__all__ = ["TTCStrategyInput", "TTCStrategyOutput", "check_config", "new_graph"]
 
 
 class TTCStrategyInput(TTCInput, total=False):
@@ -30,13 +30,20 @@ class TTCStrategyInput(TTCInput, total=False):
     started_at: float
 
 
-def new_graph() -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCOutput]:
+class TTCStrategyOutput(TTCOutput, total=False):
+    """A strategy graph's output: ``TTCOutput`` plus the ``error`` that stopped
+    the run (``None`` unless ``status == "backend_error"``)."""
+
+    error: str | None
+
+
+def new_graph() -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
     """An empty strategy graph with the shared schemas."""
     return StateGraph(
         state_schema=TTCState,
         context_schema=TTCContext,
         input_schema=TTCStrategyInput,
-        output_schema=TTCOutput,
+        output_schema=TTCStrategyOutput,
     )
 
 

@@ -20,9 +20,10 @@ from langgraph_ttc.nodes.revise import make_revise_node
 from langgraph_ttc.nodes.select import make_select_node
 from langgraph_ttc.nodes.settings import plan_of
 from langgraph_ttc.nodes.verify import make_verify_node
-from langgraph_ttc.state import TTCContext, TTCOutput, TTCState
+from langgraph_ttc.state import TTCContext, TTCState
 from langgraph_ttc.strategies.graph import (
     TTCStrategyInput,
+    TTCStrategyOutput,
     check_config,
     new_graph,
     running,
@@ -45,7 +46,7 @@ def create_revision_graph(
     prompt: PromptFn = question_prompt,
     revision_prompt: RevisionPromptFn = default_revision_prompt,
     name: str = "revision",
-) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCOutput]:
+) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
     """Build revisions: ``n // sequential`` parallel chains of ``sequential`` attempts.
 
     ``generate`` draws each chain's first attempt (finished probes are reused

@@ -21,8 +21,15 @@ from langgraph_ttc.nodes.prune import make_prune_node
 from langgraph_ttc.nodes.rollout import make_rollout_node
 from langgraph_ttc.nodes.select import make_select_node
 from langgraph_ttc.nodes.verify import make_verify_node
-from langgraph_ttc.state import TTCContext, TTCOutput, TTCState
-from langgraph_ttc.strategies.graph import TTCStrategyInput, has_frontier, new_graph, running
+from langgraph_ttc.state import TTCContext, TTCState
+from langgraph_ttc.strategies.graph import (
+    TTCStrategyInput,
+    TTCStrategyOutput,
+    has_frontier,
+    new_graph,
+    running,
+    unscored,
+)
 from langgraph_ttc.types import Generator, StrategyConfig, Verifier
 
 __all__ = ["build_tree_graph"]
@@ -38,7 +45,7 @@ def build_tree_graph(
     extract_answer: AnswerFn,
     prompt: PromptFn,
     name: str,
-) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCOutput]:
+) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
     """Assemble a tree-search graph; ``rollout`` is included for lookahead."""
     lookahead = "lookahead" in strategies
     scorer = "rollout" if lookahead else "verify"
@@ -89,7 +96,8 @@ def build_tree_graph(
     builder.add_node("select", make_select_node(graph=name, verified=True), metadata=meta)
 
     def after_sampling(state: TTCState) -> str:
-        return scorer if running(state) else "select"
+        # New paths are scored even when the budget ran out on them: best answer so far.
+        return scorer if unscored(state) else "select"
 
     def after_verify(state: TTCState) -> Literal["prune", "select"]:
         return "prune" if running(state) else "select"
