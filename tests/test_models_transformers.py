@@ -347,6 +347,7 @@ def test_empty_batch(gen: TransformersGenerator) -> None:
         ([GenerationRequest("1+1", seed="x")], TypeError, "seed"),  # type: ignore[arg-type]
         ([GenerationRequest([{"role": "user"}])], TypeError, "content"),
         ([GenerationRequest("1+1", prefix=None)], TypeError, "prefix"),  # type: ignore[arg-type]
+        ([GenerationRequest("1+1", max_tokens=5000)], ValueError, "context of 1024"),
     ],
 )
 def test_bad_requests(

@@ -65,7 +65,8 @@ class TransformersGenerator:
     seeds of the requests in it (a request without a seed gets one from a
     counter), so the same requests with the same seeds give the same texts.
     A request's samples depend on which requests share its batch: sampling draws
-    from one RNG per batch.
+    from one RNG per batch. Calls are serialised by a lock (torch's RNG is
+    global); ``agenerate`` runs the same body in a worker thread.
 
     Top-k: the model's ``generation_config`` decides it; when it sets none, top-k
     is off (transformers' global default of 50 would silently truncate sampling).
@@ -130,7 +131,7 @@ class TransformersGenerator:
             self.name = str(getattr(model, "name_or_path", "") or type(model).__name__)
         self._params: int | None = None
         self._load_lock = threading.Lock()
-        self._torch_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._seed_counter = itertools.count()
         self._single_token_stops: dict[str, int | None] = {}
         self._eos_ids: set[int] = set()
@@ -234,8 +235,23 @@ class TransformersGenerator:
         if not reqs:
             return []
         self._ensure_loaded()
+        # One call at a time: torch's RNG is global, and a fast tokenizer used from
+        # two threads at once can fail ("Already borrowed").
+        with self._lock:
+            out = self._generate_locked(reqs)
+        check_result_shape(reqs, out, self.name)
+        return out
+
+    async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        """Async twin of ``generate``: runs it in a worker thread, leaving the loop free."""
+        return await asyncio.to_thread(self.generate, requests)
+
+    # ------------------------------------------------------------------ internals
+
+    def _generate_locked(self, reqs: list[GenerationRequest]) -> list[list[Completion]]:
         seeds = [r.seed if r.seed is not None else self._default_seed() for r in reqs]
         encoded = self._encode(reqs)
+        self._check_context(reqs, encoded)
         out: list[list[Completion | None]] = [[None] * r.n for r in reqs]
         groups: dict[Hashable, list[int]] = {}
         for i, r in enumerate(reqs):
@@ -253,15 +269,18 @@ class TransformersGenerator:
                     chunk, self._run_chunk(chunk, reqs, encoded, seeds), strict=True
                 ):
                     out[row.req][row.sample] = comp
-        result = [[c for c in per if c is not None] for per in out]
-        check_result_shape(reqs, result, self.name)
-        return result
+        return [[c for c in per if c is not None] for per in out]
 
-    async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
-        """Async twin of ``generate``: runs it in a worker thread, leaving the loop free."""
-        return await asyncio.to_thread(self.generate, requests)
-
-    # ------------------------------------------------------------------ internals
+    def _check_context(self, reqs: list[GenerationRequest], encoded: list[list[int]]) -> None:
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        if not isinstance(limit, int):
+            return
+        for i, (r, ids) in enumerate(zip(reqs, encoded, strict=True)):
+            if len(ids) + r.max_tokens > limit:
+                raise ValueError(
+                    f"requests[{i}]: prompt ({len(ids)} tokens) + max_tokens ({r.max_tokens}) "
+                    f"exceeds the model's context of {limit} tokens"
+                )
 
     def _default_seed(self) -> int:
         return (1 << 32) + next(self._seed_counter)
@@ -379,24 +398,20 @@ class TransformersGenerator:
             kwargs["return_dict_in_generate"] = True
 
         device = model.device
-        with self._torch_lock:
-            if sampling:
-                torch.manual_seed(_chunk_seed([(seeds[r.req], r.sample) for r in chunk]))
-            generated = model.generate(
-                input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs
+        if sampling:
+            torch.manual_seed(_chunk_seed([(seeds[r.req], r.sample) for r in chunk]))
+        generated = model.generate(
+            input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs
+        )
+        sequences = generated.sequences if self.logprobs else generated
+        new = sequences[:, width:]
+        token_lp: list[list[float]] | None = None
+        if self.logprobs:
+            logits = torch.stack(generated.logits, dim=1).float()
+            token_lp = (
+                torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1).tolist()
             )
-            sequences = generated.sequences if self.logprobs else generated
-            new = sequences[:, width:]
-            token_lp: list[list[float]] | None = None
-            if self.logprobs:
-                logits = torch.stack(generated.logits, dim=1).float()
-                token_lp = (
-                    torch.log_softmax(logits, dim=-1)
-                    .gather(-1, new.unsqueeze(-1))
-                    .squeeze(-1)
-                    .tolist()
-                )
-            new_rows: list[list[int]] = new.tolist()
+        new_rows: list[list[int]] = new.tolist()
 
         return self._finish(chunk, prompts, num_return, new_rows, token_lp, eos, first, encoded)
 
