@@ -14,10 +14,10 @@ The router's three steps, in one node:
    ``strategy``, the probes and their usage.
 
 A ``context.plan`` forces the plan: no probes, no difficulty, the plan fitted
-to the budget. A budget too small for probes (under 4 generations with the
-default estimator) routes with the policy's ``default_bin``. A backend
-failure while probing ends the run (``status="backend_error"``) with no
-answer made up.
+to the budget (a strategy the graph cannot run is a ``ValueError``). A budget
+too small for probes (under 4 generations with the default estimator) routes
+with the policy's ``default_bin``. A backend failure while probing ends the
+run (``status="backend_error"``) with no answer made up.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from langgraph_ttc.nodes.settings import (
     usage_of,
 )
 from langgraph_ttc.router.difficulty import DifficultyEstimate, DifficultyEstimator, ProbeSettings
-from langgraph_ttc.router.planning import available_plan, fit_after_probes
+from langgraph_ttc.router.planning import NEEDS_VERIFIER, available_plan, fit_after_probes
 from langgraph_ttc.router.policy import ComputePolicy
 from langgraph_ttc.state import TTCContext, TTCState
 from langgraph_ttc.types import Generator, StrategyConfig, Verifier
@@ -100,6 +100,14 @@ def make_route_node(
         difficulty: int | None = None
         if ctx.plan is not None:
             wanted = _as_config(ctx.plan)
+            # A forced plan runs as given (only shrunk to the budget), never swapped.
+            if wanted.strategy not in available or (
+                wanted.strategy in NEEDS_VERIFIER and verifier is None
+            ):
+                raise ValueError(
+                    f"context.plan.strategy {wanted.strategy!r} cannot run in this graph "
+                    f"(it routes to {', '.join(sorted(available))})"
+                )
         else:
             samples = estimator.probes_for(left)
             if samples is not None:

@@ -1,0 +1,353 @@
+"""The ``ttc`` command.
+
+    ttc solve "34*7-95+84*4"                      # bundled models, offline, routed
+    ttc solve "12+7*3" --strategy beam --budget 32 --json
+    ttc solve "..." --model ./my-model --verifier ./my-prm
+    ttc solve "..." --endpoint http://localhost:8000/v1 --endpoint-model my-model
+
+``solve`` runs the compute-optimal graph (``create_ttc_graph``): with
+``--strategy auto`` the router estimates difficulty and picks the plan; any
+other strategy is forced (``TTCContext.plan``) and spends the whole budget.
+With no model option it runs the bundled models offline.
+
+Output: the answer, the strategy, the difficulty bin and the compute used;
+``--json`` prints one JSON object (``answer``, ``confidence``, ``strategy``,
+``difficulty``, ``plan``, ``usage``, ``status``, ``error``) instead. A
+progress bar goes to stderr (by default only when stderr is a terminal).
+
+Exit codes: 0 when the run produced an answer; 1 when it did not (a backend
+failure, or no candidate had an answer; the status says which); 2 for bad
+input, including a model that cannot be loaded (one line on stderr, no
+traceback; set ``TTC_DEBUG=1`` for the traceback).
+
+Subcommands from elsewhere: each module in ``EXTENSION_MODULES`` that can be
+imported and defines ``register(subparsers)`` adds its own subcommands (for
+``ttc bench`` and ``ttc fit-policy``: ``langgraph_ttc/bench/cli.py``). A
+subcommand sets its handler with ``parser.set_defaults(handler=fn)``; ``fn``
+takes the parsed ``argparse.Namespace`` and returns the exit code. Handlers
+may raise ``ValueError``/``TypeError``/``FileNotFoundError`` for bad input:
+``main`` turns them into the one-line error and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn, TextIO
+
+from langgraph_ttc.types import STRATEGIES, Budget, Usage
+
+__all__ = ["EXTENSION_MODULES", "build_parser", "main", "render_result"]
+
+EXTENSION_MODULES: tuple[str, ...] = ("langgraph_ttc.bench.cli",)
+"""Modules whose ``register(subparsers)`` adds subcommands, if they are importable."""
+
+_STRATEGY_CHOICES = ("auto", *(s.replace("_", "-") for s in STRATEGIES))
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse would print the usage block and exit; we want one line.
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ttc`` argument parser, with every registered subcommand."""
+    parser = _Parser(prog="ttc", description="Test-time compute for LangGraph.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_solve(subparsers)
+    for module_name in EXTENSION_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            # Only a missing extension is skipped; a broken one must not hide its error.
+            if exc.name is not None and module_name.startswith(exc.name):
+                continue
+            raise
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(subparsers)
+    return parser
+
+
+def _add_solve(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "solve",
+        help="answer one question with test-time compute",
+        description="Answer one question, spending up to --budget generations.",
+    )
+    p.add_argument(
+        "question", help="the question (for the bundled models: an expression like 34*7-95)"
+    )
+    p.add_argument(
+        "--strategy",
+        choices=_STRATEGY_CHOICES,
+        default="auto",
+        help="auto routes by difficulty (default); others force a strategy",
+    )
+    p.add_argument(
+        "--budget", type=_positive_int, default=16, help="generations to spend (default 16)"
+    )
+    p.add_argument("--model", metavar="PATH_OR_ID", help="local Hugging Face policy model")
+    p.add_argument("--verifier", metavar="PATH_OR_ID", help="local process reward model")
+    p.add_argument("--reviser", metavar="PATH_OR_ID", help="local revision model")
+    p.add_argument("--endpoint", metavar="URL", help="OpenAI-compatible base URL (…/v1)")
+    p.add_argument("--api-key", metavar="KEY", help="endpoint key (default: $OPENAI_API_KEY)")
+    p.add_argument("--endpoint-model", metavar="NAME", help="model name at the endpoint")
+    p.add_argument("--policy", metavar="PATH", help="ComputePolicy JSON (default: the shipped one)")
+    p.add_argument("--max-tokens", type=_positive_int, default=256, help="tokens per solution")
+    p.add_argument("--device", help="torch device for local models (default: cuda if present)")
+    p.add_argument("--seed", type=_int, default=0, help="base seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None)
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(handler=_solve)
+
+
+# --------------------------------------------------------------------------- solve
+
+
+def _build_models(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(generator, verifier, reviser) for the options given."""
+    if not args.endpoint or args.verifier or args.reviser:
+        # Our own bar is the progress; transformers' "Loading weights" bars are noise.
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    if args.endpoint and args.model:
+        raise UsageError("--model and --endpoint are exclusive: one policy model per run")
+    if (args.api_key or args.endpoint_model) and not args.endpoint:
+        raise UsageError("--api-key and --endpoint-model need --endpoint")
+    if args.endpoint and not args.endpoint_model:
+        raise UsageError("--endpoint needs --endpoint-model (the model name the server serves)")
+    if not (args.model or args.endpoint):
+        from langgraph_ttc.defaults import load_bundled
+
+        bundled = load_bundled(args.device)
+        verifier = (
+            _local_verifier(args.verifier, args.device) if args.verifier else bundled.verifier
+        )
+        reviser = (
+            _local_generator(args.reviser, args.device, "--reviser")
+            if args.reviser
+            else bundled.reviser
+        )
+        return bundled.generator, verifier, reviser
+    if args.endpoint:
+        from langgraph_ttc.models import OpenAIGenerator
+
+        api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        generator = OpenAIGenerator(args.endpoint_model, base_url=args.endpoint, api_key=api_key)
+    else:
+        generator = _local_generator(args.model, args.device)
+    verifier = _local_verifier(args.verifier, args.device) if args.verifier else None
+    reviser = _local_generator(args.reviser, args.device, "--reviser") if args.reviser else None
+    return generator, verifier, reviser
+
+
+def _check_local(path: str, option: str) -> str:
+    """Fail early on a model folder that does not exist (hub ids pass through)."""
+    # A hub id is "name" or "org/name"; anything else that names a folder must exist.
+    looks_local = path.startswith(("/", ".", "~")) or path.count("/") > 1
+    if looks_local and not os.path.isdir(os.path.expanduser(path)):
+        raise UsageError(f"{option}: no model folder at {path!r}")
+    return os.path.expanduser(path)
+
+
+def _local_generator(path: str, device: str | None, option: str = "--model") -> Any:
+    from langgraph_ttc.models import TransformersGenerator
+
+    return TransformersGenerator(_check_local(path, option), device=device)
+
+
+def _local_verifier(path: str, device: str | None) -> Any:
+    from langgraph_ttc.verifiers import TransformersPRM
+
+    return TransformersPRM(_check_local(path, "--verifier"), device=device)
+
+
+def _solve(args: argparse.Namespace) -> int:
+    question = args.question
+    if not question.strip():
+        raise UsageError("question must be a non-empty string")
+    strategy = args.strategy.replace("-", "_")
+    from langgraph_ttc.router import NEEDS_VERIFIER, ComputePolicy, default_plan
+    from langgraph_ttc.state import TTCContext
+    from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
+
+    policy = ComputePolicy.load(args.policy) if args.policy else None
+    forced = None if strategy == "auto" else default_plan(strategy, args.budget)
+    generator, verifier, reviser = _build_models(args)
+    if forced is not None and verifier is None and strategy in NEEDS_VERIFIER:
+        raise UsageError(f"--strategy {args.strategy} needs a verifier: pass --verifier")
+    graph = create_ttc_graph(generator, verifier=verifier, reviser=reviser, policy=policy).compile()
+    context = TTCContext(
+        seed=args.seed,
+        budget=Budget(generations=args.budget),
+        plan=forced,
+        max_tokens=args.max_tokens,
+    )
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    final = _run_with_progress(
+        graph.stream(
+            {"question": question},
+            context=context,
+            stream_mode=["custom", "values"],
+            subgraphs=True,
+            version="v2",
+        ),
+        total=args.budget,
+        enabled=show,
+    )
+    sys.stdout.write(render_result(final, as_json=args.json) + "\n")
+    return 0 if final.get("answer") is not None else 1
+
+
+def _run_with_progress(
+    parts: Iterable[Any], *, total: int, enabled: bool, file: TextIO | None = None
+) -> dict[str, Any]:
+    """Drain a ``stream(..., subgraphs=True, version="v2")`` iterator, drawing a bar.
+
+    The bar counts generations spent: the nodes' progress events carry the
+    run's running total (``generations``), as does every state's ``usage``;
+    an event's ``node`` names the step in progress. Returns the last root state.
+    """
+    from tqdm import tqdm
+
+    final: dict[str, Any] = {}
+    with tqdm(
+        total=total, unit="gen", file=file or sys.stderr, disable=not enabled, leave=False
+    ) as bar:
+        for part in parts:
+            data = part.get("data")
+            if not isinstance(data, dict):
+                continue
+            custom = part.get("type") == "custom"
+            if not custom and not part.get("ns"):
+                final = data
+            usage = data.get("usage")
+            spent = data.get("generations") if custom else (usage or {}).get("generations")
+            if isinstance(spent, int | float) and min(int(spent), total) > bar.n:
+                bar.update(min(int(spent), total) - bar.n)
+            if custom and data.get("node"):
+                # Events are per node, a few per round: redrawing on each is cheap.
+                bar.set_description_str(str(data["node"]), refresh=True)
+    return final
+
+
+def _fmt_usage(usage: Usage | dict[str, Any]) -> str:
+    gens = usage.get("generations", 0)
+    parts = [
+        f"{gens:g} generations",
+        f"{usage.get('generated_tokens', 0)} tokens generated",
+    ]
+    if usage.get("flops"):
+        parts.append(f"{usage['flops']:.3g} FLOPs")
+    if usage.get("verifier_calls"):
+        parts.append(
+            f"verifier: {usage['verifier_calls']} calls, {usage.get('verifier_tokens', 0)} tokens"
+        )
+    parts.append(f"{usage.get('wall_time_s', 0.0):.1f} s")
+    return ", ".join(parts)
+
+
+def render_result(result: dict[str, Any], *, as_json: bool = False) -> str:
+    """Format a final TTC state for the terminal, or as one JSON object.
+
+    Args:
+        result: The graph's final state.
+        as_json: One JSON object with ``answer``, ``confidence``, ``strategy``,
+            ``difficulty``, ``plan``, ``usage``, ``status`` and ``error``.
+    """
+    usage = result.get("usage") or {}
+    if as_json:
+        return json.dumps(
+            {
+                "answer": result.get("answer"),
+                "confidence": result.get("confidence"),
+                "strategy": result.get("strategy"),
+                "difficulty": result.get("difficulty"),
+                "plan": result.get("plan"),
+                "usage": dict(usage),
+                "status": result.get("status"),
+                "error": result.get("error"),
+            }
+        )
+    difficulty = result.get("difficulty")
+    lines = [
+        f"answer: {result.get('answer')}",
+        f"strategy: {result.get('strategy')}"
+        + (
+            f" (difficulty bin {difficulty} of 5)"
+            if difficulty is not None
+            else " (forced, no difficulty estimate)"
+        ),
+        f"compute: {_fmt_usage(usage)}",
+        f"status: {result.get('status')}" + (f": {result['error']}" if result.get("error") else ""),
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``ttc``; returns the exit code (the console script exits with it)."""
+    from langgraph_ttc.models.errors import BackendError
+
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return int(handler(args))
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except (UsageError, ValueError, TypeError, OSError) as exc:
+        # OSError: a model that cannot be loaded (a wrong path or hub id, offline).
+        if os.environ.get("TTC_DEBUG"):
+            raise
+        sys.stderr.write(f"ttc: error: {_one_line(exc)}\n")
+        return 2
+    except BackendError as exc:
+        sys.stderr.write(f"ttc: backend error: {_one_line(exc)}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("ttc: interrupted\n")
+        return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
