@@ -298,7 +298,7 @@ class Pipeline:
     # -- 1. data
     def data(self) -> None:
         s = self.scale
-        problems = load_split("train", s.train_questions, seed=self.seed)
+        problems = load_split("train", s.train_questions, seed=self.seed, distinct=False)
         rows = [{**p.to_dict(), "solution": reference_solution(p.question)} for p in problems]
         self._write_json("data.json", rows)
 
@@ -322,7 +322,7 @@ class Pipeline:
     def rollouts(self) -> None:
         s = self.scale
         policy = self.load("policy-small")
-        problems = load_split("train", s.rollout_questions, seed=self.seed + 1)
+        problems = load_split("train", s.rollout_questions, seed=self.seed + 1, distinct=False)
         questions = [p.question for p in problems for _ in range(s.rollout_samples)]
         prompts = [chat_prompt(self.tok, [{"role": "user", "content": q}]) for q in questions]
         sols = sample_many(policy, self.tok, prompts, seed=self.seed, desc="solutions", batch_size=s.sample_batch)
@@ -368,7 +368,7 @@ class Pipeline:
     def revisions(self) -> None:
         s = self.scale
         policy = self.load("policy-small")
-        problems = load_split("train", s.revision_questions, seed=self.seed + 2)
+        problems = load_split("train", s.revision_questions, seed=self.seed + 2, distinct=False)
         questions = [p.question for p in problems for _ in range(s.revision_samples)]
         prompts = [chat_prompt(self.tok, [{"role": "user", "content": q}]) for q in questions]
         sols = sample_many(policy, self.tok, prompts, seed=self.seed + 2, desc="attempts", batch_size=s.sample_batch)
