@@ -1,0 +1,324 @@
+"""``ChatTTC``: a TTC graph behind LangChain's chat-model interface.
+
+With it, test-time compute drops into anything that takes a chat model: an
+LCEL chain (``prompt | ChatTTC() | StrOutputParser()``), a LangGraph node
+that calls ``model.invoke(messages)``, a LangSmith experiment.
+
+The last human message is the question. The reply is an ``AIMessage`` whose
+content is the solution text of the best candidate for the selected answer
+(``output="solution"``, the default) or the bare answer (``output="answer"``).
+``response_metadata`` carries the answer, confidence, strategy, difficulty,
+plan, usage and status; ``usage_metadata`` carries the generator's tokens
+(all samples, probes included).
+
+It does not call tools (``bind_tools`` is not supported): in
+``langchain.agents.create_agent`` it works as a tool-less agent's model; for
+an agent that also uses tools, run the TTC graph as a subgraph node (see
+``examples/agent_subgraph.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import RunnableConfig
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+
+from langgraph_ttc.answers import answers_equal
+from langgraph_ttc.types import STRATEGIES, Budget, Candidate
+
+__all__ = ["ChatTTC", "best_solution", "question_of"]
+
+# Read from the final state: more than TTCOutput holds (plan, error).
+_OUTPUT_KEYS = [
+    "answer",
+    "confidence",
+    "status",
+    "error",
+    "strategy",
+    "difficulty",
+    "plan",
+    "usage",
+    "candidates",
+]
+
+
+class ChatTTC(BaseChatModel):
+    """A chat model that answers with test-time compute.
+
+    Build it from models, from a compiled graph, or from nothing (the bundled
+    models, loaded on first use)::
+
+        ChatTTC()                                   # bundled policy, PRM, reviser
+        ChatTTC(generator=gen, verifier=prm)        # routed by ComputePolicy
+        ChatTTC(graph=create_best_of_n_graph(gen, verifier=prm).compile())
+
+    Per call, ``budget``, ``strategy`` and ``seed`` can be overridden through
+    ``model.bind(budget=64)`` or ``invoke(..., budget=64)``.
+
+    Attributes:
+        generator: Policy model (``Generator``); ignored when ``graph`` is given.
+        verifier: Verifier for the router and the search strategies.
+        reviser: Revision model for the ``revise`` strategy.
+        policy: ``ComputePolicy`` for the router; the shipped default when unset.
+        graph: A compiled TTC graph (state ``TTCState``, context ``TTCContext``).
+        budget: Generations per question (probes included).
+        strategy: ``auto`` (route by difficulty) or a strategy name to force.
+        seed: Base seed of every call, so replies are reproducible.
+        max_tokens: Cap on tokens per solution.
+        timeout: Wall-clock limit per call in seconds (``TTCContext.deadline_s``):
+            the run stops and answers with what it has.
+        output: ``solution`` (the best candidate's text) or ``answer``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    generator: Any = Field(default=None, exclude=True)
+    verifier: Any = Field(default=None, exclude=True)
+    reviser: Any = Field(default=None, exclude=True)
+    policy: Any = Field(default=None, exclude=True)
+    graph: Any = Field(default=None, exclude=True)
+    budget: int = 16
+    strategy: str = "auto"
+    seed: int = 0
+    max_tokens: int = 256
+    timeout: float | None = None
+    output: Literal["solution", "answer"] = "solution"
+
+    _compiled: Any = PrivateAttr(default=None)
+
+    @field_validator("budget", "max_tokens")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        return _check_positive(value, "value")
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        return _check_strategy(value)
+
+    @property
+    def _llm_type(self) -> str:
+        return "langgraph-ttc"
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_timeout(cls, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {value!r}")
+        return value
+
+    @property
+    def model_name(self) -> str:
+        """The policy model's name (``bundled`` for the default models, ``graph`` for a graph)."""
+        if self.graph is not None:
+            return str(getattr(self.graph, "name", None) or "graph")
+        return str(getattr(self.generator, "name", None) or "bundled")
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "langgraph-ttc"
+        params["ls_model_name"] = str(kwargs.get("model") or self.model_name)
+        params["ls_max_tokens"] = self.max_tokens
+        return params
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "generator": getattr(self.generator, "name", None),
+            "verifier": getattr(self.verifier, "name", None),
+            "budget": self.budget,
+            "strategy": self.strategy,
+            "seed": self.seed,
+        }
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _get_graph(self) -> Any:
+        if self.graph is not None:
+            return self.graph
+        if self._compiled is None:
+            from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
+
+            generator, verifier, reviser = self.generator, self.verifier, self.reviser
+            if generator is None:
+                from langgraph_ttc.defaults import load_bundled
+
+                generator, bundled_verifier, bundled_reviser = load_bundled()
+                verifier = verifier or bundled_verifier
+                reviser = reviser or bundled_reviser
+            self._compiled = create_ttc_graph(
+                generator, verifier=verifier, reviser=reviser, policy=self.policy
+            ).compile(name="ttc")
+        return self._compiled
+
+    def _prepare(
+        self, messages: list[BaseMessage], kwargs: dict[str, Any]
+    ) -> tuple[dict[str, Any], Any]:
+        from langgraph_ttc.router import default_plan
+        from langgraph_ttc.state import TTCContext
+
+        unknown = set(kwargs) - {"budget", "strategy", "seed"}
+        if unknown:
+            raise TypeError(f"ChatTTC got unexpected call options: {sorted(unknown)}")
+        budget = _check_positive(kwargs.get("budget", self.budget), "budget")
+        strategy = _check_strategy(kwargs.get("strategy", self.strategy))
+        seed = kwargs.get("seed", self.seed)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        plan = None if strategy == "auto" else default_plan(strategy, budget)
+        context = TTCContext(
+            seed=seed,
+            budget=Budget(generations=budget),
+            plan=plan,
+            max_tokens=self.max_tokens,
+            deadline_s=self.timeout,
+        )
+        return {"question": question_of(messages)}, context
+
+    def _result(self, state: dict[str, Any], stop: list[str] | None) -> ChatResult:
+        answer = state.get("answer")
+        if self.output == "answer":
+            text = answer or ""
+        else:
+            best = best_solution(state.get("candidates") or [], answer)
+            text = best["text"] if best is not None else (answer or "")
+        if stop:
+            cut = min((i for s in stop if (i := text.find(s)) >= 0), default=len(text))
+            text = text[:cut]
+        usage = dict(state.get("usage") or {})
+        metadata = {
+            "answer": answer,
+            "confidence": state.get("confidence"),
+            "strategy": state.get("strategy"),
+            "difficulty": state.get("difficulty"),
+            "plan": state.get("plan"),
+            "usage": usage,
+            "status": state.get("status"),
+            "error": state.get("error"),
+            "model_name": self.model_name,
+        }
+        prompt_tokens = int(usage.get("prompt_tokens", 0))
+        generated = int(usage.get("generated_tokens", 0))
+        message = AIMessage(
+            content=text,
+            response_metadata=metadata,
+            usage_metadata=UsageMetadata(
+                input_tokens=prompt_tokens,
+                output_tokens=generated,
+                total_tokens=prompt_tokens + generated,
+            ),
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    # ------------------------------------------------------------------ BaseChatModel
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        inputs, context = self._prepare(messages, kwargs)
+        state = self._get_graph().invoke(
+            inputs, _child_config(run_manager), context=context, output_keys=_OUTPUT_KEYS
+        )
+        return self._result(state, stop)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        inputs, context = self._prepare(messages, kwargs)
+        state = await self._get_graph().ainvoke(
+            inputs, _child_config(run_manager), context=context, output_keys=_OUTPUT_KEYS
+        )
+        return self._result(state, stop)
+
+
+def _child_config(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+) -> RunnableConfig:
+    """Callbacks that nest the graph's runs under this chat-model run.
+
+    A chat-model run manager has no ``get_child`` (model runs are usually
+    leaves); this does what ``ParentRunManager.get_child`` does.
+    """
+    if run_manager is None:
+        return {}
+    manager: CallbackManager | AsyncCallbackManager
+    if isinstance(run_manager, AsyncCallbackManagerForLLMRun):
+        manager = AsyncCallbackManager(handlers=[], parent_run_id=run_manager.run_id)
+    else:
+        manager = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
+    manager.set_handlers(run_manager.inheritable_handlers)
+    manager.add_tags(run_manager.inheritable_tags)
+    manager.add_metadata(run_manager.inheritable_metadata)
+    return {"callbacks": manager}
+
+
+def _check_positive(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _check_strategy(value: object) -> str:
+    name = value.replace("-", "_") if isinstance(value, str) else value
+    if name != "auto" and name not in STRATEGIES:
+        raise ValueError(f"strategy must be auto or one of {', '.join(STRATEGIES)}; got {value!r}")
+    assert isinstance(name, str)
+    return name
+
+
+def question_of(messages: Sequence[BaseMessage]) -> str:
+    """The text of the last human message.
+
+    Raises:
+        ValueError: If there is no human message, or it holds no text.
+    """
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            text = message.text.strip()
+            if not text:
+                raise ValueError("the last human message holds no text: nothing to answer")
+            return text
+    raise ValueError("ChatTTC needs a human message: the last one is the question")
+
+
+def best_solution(candidates: Sequence[Candidate], answer: str | None) -> Candidate | None:
+    """The highest-scoring candidate whose answer equals ``answer``.
+
+    Unscored candidates rank below scored ones; ties keep the earliest. Returns
+    ``None`` when ``answer`` is ``None`` or no candidate has it.
+    """
+    if answer is None:
+        return None
+    best: Candidate | None = None
+    for cand in candidates:
+        cand_answer = cand.get("answer")
+        if cand_answer is None or not answers_equal(cand_answer, answer):
+            continue
+        if best is None or _rank(cand) > _rank(best):
+            best = cand
+    return best
+
+
+def _rank(cand: Candidate) -> float:
+    score = cand.get("score")
+    return -1.0 if score is None else float(score)
