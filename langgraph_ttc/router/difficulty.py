@@ -195,7 +195,7 @@ def _score_probes(settings: ProbeSettings, cands: list[Candidate]) -> NodeLogic:
         solutions=[cands[i]["text"] for i in todo],
         run_name="route/score_probes",
         tags=("ttc:route", "ttc:verify", *settings.tags),
-        metadata={**settings.metadata, "solutions": len(todo)},
+        metadata={**settings.metadata, "ttc_candidates": [cands[i]["id"] for i in todo]},
     )
     scored = list(cands)
     for i, steps in zip(todo, result.steps, strict=True):
