@@ -115,6 +115,29 @@ def test_forced_plan_skips_the_probes() -> None:
     assert gen.sample_counts == [8]
 
 
+def test_forced_plan_without_budget_runs_its_own_cost() -> None:
+    gen = ScriptedGenerator(error_rate=0.2)
+    ctx = TTCContext(seed=0, plan=StrategyConfig("best_of_n", n=40))
+    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier()), Q, ctx)
+    assert gen.sample_counts == [40]
+    assert out["usage"]["generations"] == 40
+
+
+def test_forced_plan_the_graph_cannot_run_is_an_error() -> None:
+    ctx = _ctx(plan=StrategyConfig("beam", n=8))
+    with pytest.raises(ValueError, match=r"context\.plan\.strategy 'beam'"):
+        _run(create_ttc_graph(ScriptedGenerator()), Q, ctx)
+
+
+def test_token_budget_binds_the_probes() -> None:
+    gen = ScriptedGenerator(error_rate=0.2)
+    ctx = TTCContext(seed=0, budget=Budget(generations=16, tokens=60))
+    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier()), Q, ctx)
+    probe_request = gen.calls[0][0]
+    assert probe_request.n * probe_request.max_tokens <= 60
+    assert out["usage"]["generated_tokens"] <= 60
+
+
 def test_without_a_verifier_agreement_and_majority() -> None:
     gen = ScriptedGenerator(error_rate=0.0)
     graph = create_ttc_graph(gen)

@@ -31,6 +31,7 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from langgraph_ttc.budget import cap_call, prompt_token_bound
 from langgraph_ttc.models.errors import BackendError
 from langgraph_ttc.nodes.calls import NodeLogic, RunnableCallable, make_node
 from langgraph_ttc.nodes.candidates import AnswerFn, PromptFn, question_prompt
@@ -54,11 +55,15 @@ DEFAULT_BUDGET = 16
 """Generations a routed run may spend when ``context.budget`` sets no generation cap."""
 
 
-def total_budget(ctx: TTCContext) -> int:
-    """The run's total budget in generations (``DEFAULT_BUDGET`` when the context sets none)."""
+def total_budget(ctx: TTCContext, default: int = DEFAULT_BUDGET) -> int:
+    """The run's total budget in generations: ``context.budget.generations``, else ``default``.
+
+    ``default`` is ``DEFAULT_BUDGET`` for a routed run and the plan's own cost
+    for a forced one.
+    """
     if ctx.budget is not None and ctx.budget.generations is not None:
         return max(1, int(ctx.budget.generations + 1e-9))
-    return DEFAULT_BUDGET
+    return default
 
 
 def make_route_node(
@@ -94,8 +99,7 @@ def make_route_node(
     def logic(state: TTCState, runtime: Runtime[TTCContext]) -> NodeLogic:
         question = check_question(state.get("question"))
         ctx = context_of(runtime)
-        total = total_budget(ctx)
-        left = total - usage_of(state)["generations"]
+        usage = usage_of(state)
         estimate: DifficultyEstimate | None = None
         difficulty: int | None = None
         if ctx.plan is not None:
@@ -108,8 +112,24 @@ def make_route_node(
                     f"context.plan.strategy {wanted.strategy!r} cannot run in this graph "
                     f"(it routes to {', '.join(sorted(available))})"
                 )
+            total = total_budget(ctx, default=wanted.generations)
+            left = total - usage["generations"]
         else:
+            total = total_budget(ctx)
+            left = total - usage["generations"]
             samples = estimator.probes_for(left)
+            max_tokens = ctx.max_tokens
+            if samples:
+                # Token and FLOP caps bind the probes like any other call.
+                cap = cap_call(
+                    ctx.budget,
+                    usage,
+                    samples=samples,
+                    max_tokens=max_tokens,
+                    prompt_tokens=prompt_token_bound(prompt(question)),
+                    params=generator.params,
+                )
+                samples, max_tokens = (cap.samples or None), cap.max_tokens
             if samples is not None:
                 settings = ProbeSettings(
                     question=question,
@@ -118,7 +138,7 @@ def make_route_node(
                     prompt=prompt,
                     extract_answer=extract_answer,
                     samples=samples,
-                    max_tokens=ctx.max_tokens,
+                    max_tokens=max_tokens,
                     seed=derive_seed(ctx.seed, "route", 0, 0),
                     tags=("ttc", f"ttc:{graph}", "ttc:route", *ctx.tags),
                     metadata={
