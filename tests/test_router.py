@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,7 +240,11 @@ def test_agreement_without_verifier() -> None:
     est = run_estimate(VerifierDifficulty(), _settings(ScriptedGenerator(error_rate=0.0), None))
     assert (est.method, est.score) == ("agreement", 1.0)
     cands = est.candidates
-    two = [{**cands[0], "answer": "1"}, {**cands[1], "answer": "1"}, {**cands[2], "answer": "2"}]
+    two: list[Any] = [
+        {**cands[0], "answer": "1"},
+        {**cands[1], "answer": "1"},
+        {**cands[2], "answer": "2"},
+    ]
     assert agreement(two) == 0.5
     assert agreement([{**c, "answer": None} for c in cands]) == 0.0
     assert agreement(cands[:1]) == 0.5
@@ -290,7 +295,8 @@ def test_tiny_model_real_path(tiny_model_dir: Path) -> None:
     from langgraph_ttc.models import TransformersGenerator
     from langgraph_ttc.verifiers import TransformersPRM
 
-    gen = TransformersGenerator(tiny_model_dir)
+    # Any: the Generator protocol's params is settable, the adapter's a read-only property.
+    gen: Any = TransformersGenerator(tiny_model_dir)
     prm = TransformersPRM(tiny_model_dir)
     out = _run(
         create_ttc_graph(gen, verifier=prm), "3+4*2", _ctx(8, max_tokens=24, step_max_tokens=8)
