@@ -306,7 +306,7 @@ def render_result(result: dict[str, Any], *, as_json: bool = False) -> str:
         + (
             f" (difficulty bin {difficulty} of 5)"
             if difficulty is not None
-            else " (forced, no difficulty estimate)"
+            else " (difficulty not estimated)"
         ),
         f"compute: {_fmt_usage(usage)}",
         f"status: {result.get('status')}" + (f": {result['error']}" if result.get("error") else ""),

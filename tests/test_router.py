@@ -174,6 +174,22 @@ async def test_async_matches_sync() -> None:
     assert out["usage"]["generations"] == sync["usage"]["generations"]
 
 
+def test_checkpointed_run_keeps_the_whole_state() -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    graph = create_ttc_graph(ScriptedGenerator(error_rate=1.0), verifier=ScriptedVerifier(bad=0.05))
+    app = graph.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "t1"}}
+    app.invoke({"question": Q}, config, context=_ctx())
+    state = app.get_state(config).values
+    # Probes and samples each once (upserted by id), usage counted once.
+    ids = [c["id"] for c in state["candidates"]]
+    assert len(ids) == len(set(ids)) == 16
+    assert state["usage"]["generations"] == 16
+    history = list(app.get_state_history(config))
+    assert [h.next for h in history][:3] == [(), ("best_of_n",), ("route",)]
+
+
 def test_custom_policy_and_strategy_subset() -> None:
     table = {
         b: {1: StrategyConfig("greedy", n=1), 8: StrategyConfig("dvts", n=8)} for b in range(1, 6)
