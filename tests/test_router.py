@@ -175,11 +175,12 @@ async def test_async_matches_sync() -> None:
 
 
 def test_checkpointed_run_keeps_the_whole_state() -> None:
+    from langchain_core.runnables import RunnableConfig
     from langgraph.checkpoint.memory import InMemorySaver
 
     graph = create_ttc_graph(ScriptedGenerator(error_rate=1.0), verifier=ScriptedVerifier(bad=0.05))
     app = graph.compile(checkpointer=InMemorySaver())
-    config = {"configurable": {"thread_id": "t1"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
     app.invoke({"question": Q}, config, context=_ctx())
     state = app.get_state(config).values
     # Probes and samples each once (upserted by id), usage counted once.
