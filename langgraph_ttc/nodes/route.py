@@ -187,7 +187,7 @@ def make_route_node(
                 "probes": probes,
                 "strategy": plan.strategy,
                 "plan": plan.to_dict(),
-                "generations": usage_of(state)["generations"]
+                "generations": usage["generations"]
                 + (estimate.usage["generations"] if estimate else 0.0),
                 "budget": total,
             },
