@@ -36,9 +36,24 @@ from dataclasses import dataclass
 
 from langgraph_ttc.models.errors import BackendError
 from langgraph_ttc.suite.task import evaluate, reference_solution
-from langgraph_ttc.types import Completion, GenerationRequest, Prompt, ScoreResult
+from langgraph_ttc.types import (
+    Candidate,
+    ChatMessage,
+    Completion,
+    GenerationRequest,
+    Prompt,
+    ScoreResult,
+)
 
-__all__ = ["ScriptInput", "ScriptedGenerator", "ScriptedVerifier", "question_of", "solve_noisily"]
+__all__ = [
+    "ScriptInput",
+    "ScriptedGenerator",
+    "ScriptedVerifier",
+    "messages_of",
+    "probe",
+    "question_of",
+    "solve_noisily",
+]
 
 _STEP_RE = re.compile(r"^\s*(-?\d+)\s*([+\-*])\s*(-?\d+)\s*=\s*(-?\d+)\s*$")
 
@@ -68,6 +83,28 @@ def question_of(prompt: Prompt) -> str:
     if isinstance(prompt, str):
         return prompt.split("\n", 1)[0]
     return next((m["content"] for m in prompt if m.get("role") == "user"), "")
+
+
+def messages_of(prompt: Prompt) -> list[ChatMessage]:
+    """A prompt's chat messages (raises on a str prompt: the test expected chat)."""
+    if isinstance(prompt, str):
+        raise TypeError(f"expected chat messages, got the str prompt {prompt!r}")
+    return prompt
+
+
+def probe(index: int, answer: str, score: float = 0.5, *, text: str | None = None) -> Candidate:
+    """A finished, scored router probe, as the router writes it into the state."""
+    text = text if text is not None else f"#### {answer}"
+    return Candidate(
+        id=f"probe-{index}",
+        text=text,
+        steps=text.split("\n"),
+        done=True,
+        answer=answer,
+        score=score,
+        step_scores=[score],
+        source="probe",
+    )
 
 
 def _digest(*parts: object) -> int:
@@ -139,6 +176,7 @@ class ScriptedGenerator:
 
     Attributes:
         calls: The requests of every call, in order.
+        modes: ``"sync"`` or ``"async"`` for every call, in order.
     """
 
     def __init__(
@@ -164,6 +202,7 @@ class ScriptedGenerator:
         self.error = error
         self.name = name
         self.calls: list[list[GenerationRequest]] = []
+        self.modes: list[str] = []
         self.failures = 0
 
     @property
@@ -183,18 +222,23 @@ class ScriptedGenerator:
             return
         self.failures += 1
         self.calls.pop()
+        self.modes.pop()
         raise self.error or BackendError("scripted backend failure", backend=self.name)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """Sample ``n`` completions per request (deterministic)."""
-        self.calls.append(list(requests))
-        self._maybe_fail()
-        return [[self._sample(req, j) for j in range(req.n)] for req in requests]
+        return self._generate(requests, "sync")
 
     async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """Async twin of ``generate``."""
         await asyncio.sleep(0)
-        return self.generate(requests)
+        return self._generate(requests, "async")
+
+    def _generate(self, requests: Sequence[GenerationRequest], mode: str) -> list[list[Completion]]:
+        self.calls.append(list(requests))
+        self.modes.append(mode)
+        self._maybe_fail()
+        return [[self._sample(req, j) for j in range(req.n)] for req in requests]
 
     def _sample(self, req: GenerationRequest, j: int) -> Completion:
         question = question_of(req.prompt)
@@ -241,6 +285,7 @@ class ScriptedVerifier:
 
     Attributes:
         calls: ``(question, solutions)`` of every call.
+        modes: ``"sync"`` or ``"async"`` for every call, in order.
     """
 
     def __init__(
@@ -262,6 +307,7 @@ class ScriptedVerifier:
         self.params = params
         self.name = name
         self.calls: list[tuple[str, list[str]]] = []
+        self.modes: list[str] = []
 
     @property
     def batch_sizes(self) -> list[int]:
@@ -284,7 +330,16 @@ class ScriptedVerifier:
 
     def score(self, question: str, solutions: Sequence[str]) -> ScoreResult:
         """One score per step of every solution."""
+        return self._score(question, solutions, "sync")
+
+    async def ascore(self, question: str, solutions: Sequence[str]) -> ScoreResult:
+        """Async twin of ``score``."""
+        await asyncio.sleep(0)
+        return self._score(question, solutions, "async")
+
+    def _score(self, question: str, solutions: Sequence[str], mode: str) -> ScoreResult:
         self.calls.append((question, list(solutions)))
+        self.modes.append(mode)
         if self.fail_after is not None and len(self.calls) > self.fail_after:
             raise BackendError("scripted verifier failure", backend=self.name)
         steps_out: list[list[float]] = []
@@ -295,8 +350,3 @@ class ScriptedVerifier:
             steps_out.append(scores)
         tokens = sum(len(question) + len(s) for s in solutions)
         return ScoreResult(steps=steps_out, tokens=tokens, flops=2.0 * (self.params or 0) * tokens)
-
-    async def ascore(self, question: str, solutions: Sequence[str]) -> ScoreResult:
-        """Async twin of ``score``."""
-        await asyncio.sleep(0)
-        return self.score(question, solutions)

@@ -12,13 +12,20 @@ from langgraph_ttc.budget import (
     verifier_usage,
 )
 from langgraph_ttc.suite.tokenizer import build_tokenizer
-from langgraph_ttc.types import Budget, Completion, ScoreResult, StrategyConfig, empty_usage
+from langgraph_ttc.types import (
+    Budget,
+    Completion,
+    ScoreResult,
+    StrategyConfig,
+    Usage,
+    empty_usage,
+)
 
 
-def _usage(**values: float) -> dict:
+def _usage(**values: float) -> Usage:
     u = empty_usage()
     u.update(values)  # type: ignore[typeddict-item]
-    return u  # type: ignore[return-value]
+    return u
 
 
 def test_no_budget_leaves_the_call_whole() -> None:
@@ -89,7 +96,7 @@ def test_prompt_token_bound_covers_the_suite_chat_template() -> None:
     messages = [{"role": "user", "content": "34*7-95+84*4"}]
     prefix = "34*7=238\nки84*4=336\n"
     rendered = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    real = len(tok(rendered + prefix, add_special_tokens=False)["input_ids"])
+    real = len(tok(str(rendered) + prefix, add_special_tokens=False)["input_ids"])
     assert real <= prompt_token_bound(messages, prefix) <= real + 100
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fakes import ScriptedGenerator, ScriptedVerifier
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -33,7 +34,7 @@ def _reference() -> dict[str, Any]:
 def test_resume_after_interrupts_from_sqlite(tmp_path: Path) -> None:
     reference = _reference()
     path = str(tmp_path / "ckpt.sqlite")
-    config = {"configurable": {"thread_id": "t1"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
     with SqliteSaver.from_conn_string(path) as saver:
         builder = create_beam_search_graph(
             ScriptedGenerator(), verifier=ScriptedVerifier(), config=PLAN
@@ -61,7 +62,7 @@ def test_resume_after_interrupts_from_sqlite(tmp_path: Path) -> None:
 def test_resume_after_a_crash_in_memory() -> None:
     reference = _reference()
     saver = InMemorySaver()
-    config = {"configurable": {"thread_id": "crash"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "crash"}}
     gen = ScriptedGenerator(fail_after=3, fail_times=1, error=RuntimeError("worker died"))
     graph = create_beam_search_graph(gen, verifier=ScriptedVerifier(), config=PLAN).compile(
         checkpointer=saver
@@ -78,7 +79,7 @@ async def test_async_resume_from_sqlite(tmp_path: Path) -> None:
     plan = StrategyConfig(strategy="revise", n=6, sequential=3)
     fresh = create_revision_graph(ScriptedGenerator(), verifier=ScriptedVerifier(), config=plan)
     reference = _result(fresh.compile().invoke({"question": Q}, context=CTX))
-    config = {"configurable": {"thread_id": "a"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "a"}}
     async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "a.sqlite")) as saver:
         builder = create_revision_graph(
             ScriptedGenerator(), verifier=ScriptedVerifier(), config=plan

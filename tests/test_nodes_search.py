@@ -207,7 +207,9 @@ def test_hierarchical_selection_differs_from_a_flat_vote() -> None:
     assert 0 < confidence < 1
     flat = StrategyConfig(strategy="revise", n=6, sequential=2)
     flat_cands = [
-        {**c, "source": "revision", "group": g} for g, ch in enumerate(chains) for c in ch
+        cand(c["id"], c["score"], c["answer"], source="revision", group=g)
+        for g, ch in enumerate(chains)
+        for c in ch
     ]
     assert (
         select_answer(flat, flat_cands, verified=False)[0] == "5"
@@ -236,7 +238,7 @@ def test_selection_rules() -> None:
         == "3"
     )
     assert select_answer(plan, cs, verified=False)[3] == "majority"
-    unscored = [{**c, "score": None} for c in cs]
+    unscored = [cand(c["id"], None, c["answer"]) for c in cs]
     assert select_answer(plan, unscored, verified=True)[3] == "majority"
 
 

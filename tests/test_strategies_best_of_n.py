@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fakes import ScriptedGenerator, ScriptedVerifier, ScriptInput
+from fakes import ScriptedGenerator, ScriptedVerifier, ScriptInput, probe
 
 from langgraph_ttc.state import TTCContext
 from langgraph_ttc.strategies import create_best_of_n_graph
@@ -74,19 +74,7 @@ def test_best_of_n_finds_the_right_answer_with_a_good_prm() -> None:
 def test_probes_count_as_samples_and_against_the_budget() -> None:
     gen = ScriptedGenerator(error_rate=0.3)
     prm = ScriptedVerifier()
-    probes = [
-        {
-            "id": f"probe-{i}",
-            "text": f"#### {evaluate(Q)}",
-            "steps": [f"#### {evaluate(Q)}"],
-            "done": True,
-            "answer": str(evaluate(Q)),
-            "score": 0.9,
-            "step_scores": [0.9],
-            "source": "probe",
-        }
-        for i in range(4)
-    ]
+    probes = [probe(i, str(evaluate(Q)), 0.9) for i in range(4)]
     usage = empty_usage()
     usage["generations"] = 4.0
     usage["generated_tokens"] = 40

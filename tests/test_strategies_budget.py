@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from fakes import ScriptedGenerator, ScriptedVerifier, ScriptInput
+from fakes import ScriptedGenerator, ScriptedVerifier, ScriptInput, probe
 
 from langgraph_ttc.state import TTCContext
 from langgraph_ttc.strategies import create_best_of_n_graph, create_strategy_graph
@@ -96,19 +96,7 @@ def test_deadline_stops_the_run() -> None:
 def test_probe_usage_counts_against_the_budget() -> None:
     usage = empty_usage()
     usage["generations"] = 6.0
-    probes = [
-        {
-            "id": f"probe-{i}",
-            "text": "#### 3",
-            "steps": ["#### 3"],
-            "done": True,
-            "answer": "3",
-            "score": 0.5,
-            "step_scores": [0.5],
-            "source": "probe",
-        }
-        for i in range(6)
-    ]
+    probes = [probe(i, "3", 0.5) for i in range(6)]
     gen = ScriptedGenerator(error_rate=0.0)
     config = StrategyConfig(strategy="beam", n=4, beam_width=2)
     graph = create_strategy_graph(config, gen, verifier=ScriptedVerifier()).compile()
@@ -118,7 +106,8 @@ def test_probe_usage_counts_against_the_budget() -> None:
     )
     assert gen.sample_counts[0] == 2  # 8 - 6 probes: a beam of 2
     assert out["usage"]["generations"] == 8
-    spent = {**usage, "generations": 8.0}
+    spent = empty_usage()
+    spent["generations"] = 8.0
     out = graph.invoke(
         {"question": Q, "candidates": probes, "usage": spent},
         context=TTCContext(budget=Budget(generations=8)),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fakes import ScriptedGenerator, ScriptedVerifier, ScriptInput
+from collections.abc import Sequence
+
+from fakes import ScriptedGenerator, ScriptedVerifier, ScriptInput, messages_of, probe
 
 from langgraph_ttc.state import TTCContext
 from langgraph_ttc.strategies import create_revision_graph
@@ -23,7 +25,7 @@ def test_chains_run_in_parallel_and_revise_in_sequence() -> None:
     config = StrategyConfig(strategy="revise", n=8, sequential=4)
     out = run(create_revision_graph(gen, verifier=prm, config=config), seed=2)
     assert gen.batch_sizes == [1, 2, 2, 2] and gen.sample_counts == [2, 2, 2, 2]
-    last = gen.calls[-1][0].prompt
+    last = messages_of(gen.calls[-1][0].prompt)
     assert [m["role"] for m in last] == [
         "user",
         "assistant",
@@ -52,7 +54,7 @@ def test_history_keeps_the_four_most_recent_attempts() -> None:
     gen = ScriptedGenerator(script=lambda x: f"#### {x.attempts}")
     config = StrategyConfig(strategy="revise", n=6, sequential=6, selection="majority")
     run(create_revision_graph(gen, config=config))
-    prompt = gen.calls[-1][0].prompt
+    prompt = messages_of(gen.calls[-1][0].prompt)
     assert [m["content"] for m in prompt[1::2]] == ["#### 1", "#### 2", "#### 3", "#### 4"]
 
 
@@ -68,11 +70,11 @@ def test_custom_revision_prompt_builder() -> None:
     gen = ScriptedGenerator(error_rate=0.0)
     config = StrategyConfig(strategy="revise", n=2, sequential=2)
 
-    def prompt(question: str, attempts: list[str]) -> str:
+    def prompt(question: str, attempts: Sequence[str]) -> str:
         return f"{question}\nfix: {attempts[-1]}"
 
     run(create_revision_graph(gen, config=config, revision_prompt=prompt))
-    assert gen.calls[-1][0].prompt.startswith(f"{Q}\nfix: ")
+    assert str(gen.calls[-1][0].prompt).startswith(f"{Q}\nfix: ")
 
 
 def test_hierarchical_selection_with_a_verifier_flat_vote_without() -> None:
@@ -84,7 +86,7 @@ def test_hierarchical_selection_with_a_verifier_flat_vote_without() -> None:
     def script(x: ScriptInput) -> str:
         if not x.attempts:
             return f"#### {[5, 7][x.sample]}"
-        first = x.request.prompt[1]["content"]
+        first = messages_of(x.request.prompt)[1]["content"]
         return "#### 5" if first == "#### 5" else "#### 9"
 
     config = StrategyConfig(strategy="revise", n=4, sequential=2)
@@ -103,21 +105,14 @@ def test_hierarchical_selection_with_a_verifier_flat_vote_without() -> None:
 
 def test_probes_are_reused_as_first_attempts() -> None:
     gen = ScriptedGenerator(error_rate=0.0)
-    probe = {
-        "id": "probe-0",
-        "text": "#### 1",
-        "steps": ["#### 1"],
-        "done": True,
-        "answer": "1",
-        "score": 0.2,
-        "step_scores": [0.2],
-        "source": "probe",
-    }
+    first = probe(0, "1", 0.2)
     config = StrategyConfig(strategy="revise", n=4, sequential=2)
     out = run(
         create_revision_graph(gen, verifier=ScriptedVerifier(), config=config),
-        {"question": Q, "candidates": [probe]},
+        {"question": Q, "candidates": [first]},
     )
     assert gen.sample_counts == [1, 2]  # one new first attempt, then two revisions
-    assert gen.calls[1][0].prompt[1]["content"] == "#### 1"  # chain 0 revises the probe
+    assert (
+        messages_of(gen.calls[1][0].prompt)[1]["content"] == "#### 1"
+    )  # chain 0 revises the probe
     assert out["answer"] == str(evaluate(Q))
