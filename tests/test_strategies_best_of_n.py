@@ -96,3 +96,24 @@ def test_empty_samples_are_failed_candidates_not_verified() -> None:
     failed = [c for c in out["candidates"] if not c["text"]]
     assert len(failed) == 3 and all(c["answer"] is None and c["score"] == 0.0 for c in failed)
     assert prm.batch_sizes == [3] and out["answer"] == str(evaluate(Q))
+
+
+def test_plan_precedence_state_then_context_then_builder() -> None:
+    gen = ScriptedGenerator()
+    graph = create_best_of_n_graph(gen, config=StrategyConfig(strategy="majority", n=3)).compile()
+    graph.invoke({"question": Q})
+    graph.invoke({"question": Q}, context=TTCContext(plan=StrategyConfig(strategy="majority", n=5)))
+    out = graph.invoke(
+        {"question": Q, "plan": StrategyConfig(strategy="greedy").to_dict()},
+        context=TTCContext(plan=StrategyConfig(strategy="majority", n=5)),
+    )
+    assert gen.sample_counts == [3, 5, 1] and out["strategy"] == "greedy"
+
+
+def test_greedy_with_a_verifier_does_not_call_it() -> None:
+    prm = ScriptedVerifier()
+    graph = create_best_of_n_graph(
+        ScriptedGenerator(), verifier=prm, config=StrategyConfig(strategy="greedy")
+    )
+    out = graph.compile().invoke({"question": Q})
+    assert prm.calls == [] and out["answer"] is not None

@@ -22,11 +22,11 @@ def effective_selection(
 ) -> str:
     """The selection rule that applies.
 
-    Majority when the strategy is ``majority``, when the graph has no verifier,
-    or when no finished candidate was scored (the run stopped before ``verify``);
-    the plan's ``selection`` otherwise.
+    Majority for ``majority`` and ``greedy`` (neither pays for the verifier),
+    when the graph has no verifier, or when no finished candidate was scored
+    (the run stopped before ``verify``); the plan's ``selection`` otherwise.
     """
-    if plan.strategy == "majority" or not verified:
+    if plan.strategy in ("majority", "greedy") or not verified:
         return "majority"
     if not any(c.get("score") is not None and c.get("answer") is not None for c in candidates):
         return "majority"
@@ -37,6 +37,9 @@ def select_answer(
     plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool
 ) -> tuple[str | None, float, dict[str, float], str]:
     """The final answer over the finished candidates: ``(answer, confidence, totals, rule)``.
+
+    Every finished candidate takes part, router probes included: compute
+    already spent is never thrown away.
 
     Revisions with a verifier use the paper's hierarchical selection (weighted
     within each chain, then across the chain winners); everything else one flat

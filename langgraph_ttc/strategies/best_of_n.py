@@ -39,8 +39,8 @@ def create_best_of_n_graph(
 ) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
     """Build best-of-N: ``prepare -> generate -> verify -> select``.
 
-    Runs the plan's strategy: ``greedy`` (one sample at temperature 0),
-    ``majority`` (N samples, one vote each; the verifier is not called) or
+    Runs the plan's strategy: ``greedy`` (one sample at temperature 0) or
+    ``majority`` (N samples, one vote each), neither calling the verifier, or
     ``best_of_n`` (N samples scored by the verifier, then ``selection``:
     weighted, majority or max). Finished probes already in the state count as
     samples: with N=16 and 4 probes, 12 more are drawn.
@@ -99,8 +99,8 @@ def create_best_of_n_graph(
     builder.add_node("verify", make_verify_node(verifier, graph=name), metadata=meta)
 
     def after_generate(state: TTCState) -> Literal["verify", "select"]:
-        # Majority voting never pays for the verifier.
-        return "verify" if plan_strategy(state) != "majority" and unscored(state) else "select"
+        # Greedy decoding and majority voting never pay for the verifier.
+        return "verify" if plan_strategy(state) == "best_of_n" and unscored(state) else "select"
 
     builder.add_conditional_edges("generate", after_generate, ["verify", "select"])
     builder.add_edge("verify", "select")
