@@ -54,8 +54,12 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    unavailable: list[str] = []  # noqa: RUF012 - set per instance by build_parser
+
     def error(self, message: str) -> NoReturn:
         # argparse would print the usage block and exit; we want one line.
+        if "invalid choice" in message and self.unavailable:
+            message += f"; unavailable subcommands: {'; '.join(self.unavailable)}"
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -77,21 +81,32 @@ def _int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``ttc`` argument parser, with every registered subcommand."""
-    parser = _Parser(prog="ttc", description="Test-time compute for LangGraph.")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_solve(subparsers)
+    """The ``ttc`` argument parser, with every registered subcommand.
+
+    An extension that is absent is skipped; one whose own imports are missing
+    (an optional extra such as ``langgraph-ttc[bench]``) is skipped too, and
+    named in the parser's epilog and in the error for an unknown command, so
+    ``ttc solve`` never depends on the extras.
+    """
+    unavailable: list[str] = []
+    subcommands: list[tuple[str, Any]] = []
     for module_name in EXTENSION_MODULES:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            # Only a missing extension is skipped; a broken one must not hide its error.
-            if exc.name is not None and module_name.startswith(exc.name):
-                continue
-            raise
+            if exc.name is None or not module_name.startswith(exc.name):
+                unavailable.append(f"{module_name} (missing module {exc.name!r})")
+            continue
         register = getattr(module, "register", None)
         if callable(register):
-            register(subparsers)
+            subcommands.append((module_name, register))
+    epilog = ("unavailable: " + "; ".join(unavailable)) if unavailable else None
+    parser = _Parser(prog="ttc", description="Test-time compute for LangGraph.", epilog=epilog)
+    parser.unavailable = unavailable
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_solve(subparsers)
+    for _, register in subcommands:
+        register(subparsers)
     return parser
 
 

@@ -166,6 +166,21 @@ def test_extension_subcommands_register(
     assert capsys.readouterr().out.strip() == "hihi"
 
 
+def test_extension_with_a_missing_extra_does_not_break_solve(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    scripted: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "ttc_ext_needs_extra.py").write_text("import not_installed_plotting_lib\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cli, "EXTENSION_MODULES", ("ttc_ext_needs_extra",))
+    assert cli.main(["solve", Q, "--json"]) == 0
+    capsys.readouterr()
+    assert cli.main(["bench"]) == 2
+    assert "not_installed_plotting_lib" in capsys.readouterr().err
+
+
 def test_endpoint_options_build_an_openai_generator(monkeypatch: pytest.MonkeyPatch) -> None:
     args = cli.build_parser().parse_args(
         [
