@@ -199,6 +199,50 @@ def test_endpoint_options_build_an_openai_generator(monkeypatch: pytest.MonkeyPa
     assert verifier is None and reviser is None
 
 
+def test_no_model_options_run_the_bundled_layout(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The default path (load_bundled), on a bundled-models folder made of the tiny model."""
+    from langgraph_ttc import defaults
+    from langgraph_ttc.suite import modeling
+
+    for name in ("policy-small", "prm", "reviser"):
+        (tmp_path / name).symlink_to(tiny_model_dir, target_is_directory=True)
+    monkeypatch.setattr(modeling, "BUNDLED_DIR", tmp_path)
+    defaults.load_bundled.cache_clear()
+    try:
+        rc = cli.main(["solve", "3+4*2", "--budget", "4", "--max-tokens", "12", "--json"])
+        bundled = defaults.load_bundled()
+    finally:
+        defaults.load_bundled.cache_clear()
+    assert rc in (0, 1)
+    data = json.loads(capsys.readouterr().out)
+    assert data["usage"]["verifier_calls"] >= 1  # the bundled PRM scored the probe
+    assert data["difficulty"] in range(1, 6)
+    assert (bundled.generator.name, bundled.verifier.name, bundled.reviser.name) == (
+        "policy-small",
+        "prm",
+        "reviser",
+    )
+
+
+def test_missing_bundled_models_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langgraph_ttc import defaults
+    from langgraph_ttc.suite import modeling
+
+    monkeypatch.setattr(modeling, "BUNDLED_DIR", tmp_path)
+    defaults.load_bundled.cache_clear()
+    assert cli.main(["solve", Q]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bundled model 'policy-small' is missing" in err
+    assert "pass your own models" in err
+
+
 def test_subprocess_with_the_tiny_model(tiny_model_dir: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run(

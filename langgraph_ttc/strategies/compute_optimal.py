@@ -58,7 +58,7 @@ __all__ = ["DEFAULT_BUDGET", "DEFAULT_STRATEGIES", "create_ttc_graph"]
 
 DEFAULT_STRATEGIES: tuple[str, ...] = STRATEGIES
 
-# What the strategy subgraph hands back; it has no 'round'-free output schema.
+# What the strategy subgraph hands back: more than its output schema (plan, error, round).
 _OUTPUT_KEYS = (
     "candidates",
     "usage",
