@@ -54,7 +54,8 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    unavailable: list[str] = []  # noqa: RUF012 - set per instance by build_parser
+    unavailable: tuple[str, ...] = ()
+    """Extensions skipped for a missing import; named when a command is unknown."""
 
     def error(self, message: str) -> NoReturn:
         # argparse would print the usage block and exit; we want one line.
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
             subcommands.append((module_name, register))
     epilog = ("unavailable: " + "; ".join(unavailable)) if unavailable else None
     parser = _Parser(prog="ttc", description="Test-time compute for LangGraph.", epilog=epilog)
-    parser.unavailable = unavailable
+    parser.unavailable = tuple(unavailable)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_solve(subparsers)
     for _, register in subcommands:
