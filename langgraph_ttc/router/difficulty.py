@@ -91,8 +91,9 @@ class ProbeSettings:
         temperature: Sampling temperature of the probes.
         seed: The probes' request seed.
         fold: How step scores fold into a solution score.
-        tags: Tags for the traced model calls.
-        metadata: Metadata for the traced model calls.
+        tags: Tags for the traced model calls (the router adds ``ttc:route``).
+        metadata: Metadata for the traced model calls (the router adds
+            ``ttc_budget``, ``ttc_samples``, ...).
     """
 
     question: str
@@ -165,12 +166,8 @@ def _sample_probes(settings: ProbeSettings) -> NodeLogic:
         generator=settings.generator,
         requests=[request],
         run_name="route/probe",
-        tags=("ttc:route", "ttc:probe", *settings.tags),
-        metadata={
-            **settings.metadata,
-            "samples": settings.samples,
-            "sample_index": [0, settings.samples],
-        },
+        tags=(*settings.tags, "ttc:probe"),
+        metadata=dict(settings.metadata),
     )
     completions = completions_of(reply)
     cands = [
@@ -194,7 +191,7 @@ def _score_probes(settings: ProbeSettings, cands: list[Candidate]) -> NodeLogic:
         question=settings.question,
         solutions=[cands[i]["text"] for i in todo],
         run_name="route/score_probes",
-        tags=("ttc:route", "ttc:verify", *settings.tags),
+        tags=(*settings.tags, "ttc:verify"),
         metadata={**settings.metadata, "ttc_candidates": [cands[i]["id"] for i in todo]},
     )
     scored = list(cands)
