@@ -62,15 +62,15 @@ class Scale:
 SCALES = {
     "full": Scale(
         train_questions=200_000,
-        policy_steps=3000,
+        policy_steps=1000,
         batch_size=64,
-        rollout_questions=4000,
+        rollout_questions=3000,
         rollout_samples=4,
-        rollouts_per_step=16,
-        prm_steps=3000,
+        rollouts_per_step=8,
+        prm_steps=1500,
         revision_questions=20_000,
         revision_samples=8,
-        reviser_steps=1500,
+        reviser_steps=1000,
         eval_per_ops=100,
         eval_samples=16,
         sample_batch=16384,
@@ -417,6 +417,10 @@ class Pipeline:
             from langgraph_ttc.suite.metrics import write_metrics
 
             write_metrics(self.out, scale=self.scale, seed=self.seed, device=self.device)
+        if (self.out / "metrics.json").exists():
+            from langgraph_ttc.suite.cards import write_cards
+
+            write_cards(self.out)
 
 
 def _edit_distance(a: str, b: str) -> int:
