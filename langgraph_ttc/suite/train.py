@@ -57,6 +57,7 @@ class Scale:
     eval_per_ops: int
     eval_samples: int
     sample_batch: int
+    shapes: tuple[str, str] = ("small", "large")
 
 
 SCALES = {
@@ -89,6 +90,23 @@ SCALES = {
         eval_per_ops=4,
         eval_samples=4,
         sample_batch=64,
+    ),
+    # Every stage in seconds, on tiny random-shaped models: the tests run it.
+    "smoke": Scale(
+        train_questions=200,
+        policy_steps=3,
+        batch_size=8,
+        rollout_questions=3,
+        rollout_samples=2,
+        rollouts_per_step=2,
+        prm_steps=2,
+        revision_questions=4,
+        revision_samples=2,
+        reviser_steps=2,
+        eval_per_ops=1,
+        eval_samples=2,
+        sample_batch=64,
+        shapes=("tiny", "tiny"),
     ),
 }
 
@@ -307,7 +325,7 @@ class Pipeline:
         rows = self._json("data.json")
         s = self.scale
         torch.manual_seed(self.seed)
-        model = LlamaForCausalLM(build_config(shape)).to(self.device)
+        model = LlamaForCausalLM(build_config(self.scale.shapes[shape == "large"])).to(self.device)
         prompts = [chat_prompt(self.tok, [{"role": "user", "content": r["question"]}]) for r in rows]
         lr = 2e-3 if shape == "small" else 1e-3
         stats = train_lm(
