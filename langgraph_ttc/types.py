@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NotRequired, Protocol, runtime_checkable
 
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 ChatMessage = dict[str, str]
 Prompt = str | list[ChatMessage]
@@ -38,7 +38,7 @@ class GenerationRequest:
         n: Number of samples.
         max_tokens: Cap on generated tokens per sample.
         temperature: 0 means greedy.
-        stop: Strings that end a sample; the stop string is kept in the text.
+        stop: Strings that end a sample; the text ends before the stop string.
         seed: Seed for this request; adapters derive per-sample seeds from it.
     """
 
@@ -57,7 +57,8 @@ class GenerationRequest:
                 raise ValueError("prompt must be a non-empty string or message list")
         elif not isinstance(self.prompt, list) or not self.prompt:
             raise TypeError(
-                f"prompt must be a str or a non-empty list of messages, got {type(self.prompt).__name__}"
+                "prompt must be a str or a non-empty list of messages, "
+                f"got {type(self.prompt).__name__}"
             )
         if not isinstance(self.n, int) or self.n < 1:
             raise ValueError(f"n must be a positive int, got {self.n!r}")
@@ -212,12 +213,11 @@ def empty_usage() -> Usage:
 
 def add_usage(left: Usage | None, right: Usage | None) -> Usage:
     """Reducer: field-wise sum of two ``Usage`` records."""
-    out = empty_usage()
+    out: dict[str, Any] = dict(empty_usage())
     for part in (left, right):
-        if part:
-            for key, value in part.items():
-                out[key] = out.get(key, 0) + value  # type: ignore[literal-required]
-    return out
+        for key, value in (part or {}).items():
+            out[key] = out.get(key, 0) + value
+    return cast(Usage, out)
 
 
 # --------------------------------------------------------------------------- budgets
@@ -271,11 +271,15 @@ class Budget:
 
 # --------------------------------------------------------------------------- strategies
 
-StrategyName = Literal[
-    "greedy", "majority", "best_of_n", "beam", "lookahead", "dvts", "revise"
-]
+StrategyName = Literal["greedy", "majority", "best_of_n", "beam", "lookahead", "dvts", "revise"]
 STRATEGIES: tuple[str, ...] = (
-    "greedy", "majority", "best_of_n", "beam", "lookahead", "dvts", "revise"
+    "greedy",
+    "majority",
+    "best_of_n",
+    "beam",
+    "lookahead",
+    "dvts",
+    "revise",
 )
 Selection = Literal["weighted", "majority", "max"]
 
@@ -315,7 +319,11 @@ class StrategyConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if isinstance(self.lookahead, bool) or not isinstance(self.lookahead, int) or self.lookahead < 0:
+        if (
+            isinstance(self.lookahead, bool)
+            or not isinstance(self.lookahead, int)
+            or self.lookahead < 0
+        ):
             raise ValueError(f"lookahead must be an int >= 0, got {self.lookahead!r}")
         if self.selection not in ("weighted", "majority", "max"):
             raise ValueError(f"selection must be weighted, majority or max; got {self.selection!r}")
@@ -323,7 +331,8 @@ class StrategyConfig:
             raise ValueError(f"fold must be last, min, prod or mean; got {self.fold!r}")
         if self.strategy in ("beam", "lookahead", "dvts") and self.n % self.beam_width:
             raise ValueError(
-                f"n ({self.n}) must be a multiple of beam_width ({self.beam_width}) for {self.strategy}"
+                f"n ({self.n}) must be a multiple of beam_width ({self.beam_width}) "
+                f"for {self.strategy}"
             )
 
     @property

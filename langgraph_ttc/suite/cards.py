@@ -14,18 +14,22 @@ from typing import Any
 from langgraph_ttc.suite.modeling import BUNDLED_MODELS
 
 _PURPOSE = {
-    "policy-small": "The generator: it writes step-by-step solutions of the bundled arithmetic task.",
+    "policy-small": (
+        "The generator: it writes step-by-step solutions of the bundled arithmetic task."
+    ),
     "policy-large": (
-        "The same architecture with about 14x the parameters, trained on the same data for the same "
-        "number of tokens: the paper's FLOPs-matched comparison."
+        "The same architecture with about 14x the parameters, trained on the same data for "
+        "the same number of tokens: the paper's FLOPs-matched comparison."
     ),
     "prm": (
-        "A process reward model in the Math-Shepherd format: a causal LM read at the step tag `ки` "
-        "after each step, scored as P(`+`) against P(`-`). Use it with `langgraph_ttc.verifiers.TransformersPRM`."
+        "A process reward model in the Math-Shepherd format: a causal LM read at the step tag "
+        "`ки` after each step, scored as P(`+`) against P(`-`). Use it with "
+        "`langgraph_ttc.verifiers.TransformersPRM`."
     ),
     "reviser": (
-        "policy-small fine-tuned to revise: its context holds 0 to 4 earlier incorrect attempts "
-        "(the paper's recipe), each followed by a `Revise.` turn; its target is a correct solution."
+        "policy-small fine-tuned to revise: its context holds 0 to 4 earlier incorrect "
+        "attempts (the paper's recipe), each followed by a `Revise.` turn; its target is a "
+        "correct solution."
     ),
 }
 
@@ -55,25 +59,49 @@ def card(name: str, training: dict[str, Any], metrics: dict[str, Any], run: dict
         f"- Made by `python -m langgraph_ttc.suite.train --out DIR --scale {training['scale']} "
         f"--seed {training['seed']}` on {training['device']}.",
     ]
-    for key in ("init", "steps", "tokens", "batch_size", "lr", "train_questions", "examples", "label_source",
-                "final_loss"):
+    for key in (
+        "init",
+        "steps",
+        "tokens",
+        "batch_size",
+        "lr",
+        "train_questions",
+        "examples",
+        "label_source",
+        "final_loss",
+    ):
         if key in training:
             out.append(f"- {key.replace('_', ' ')}: {training[key]}")
-    out += ["", "## Measured", "", f"On {metrics['questions_per_ops']} held-out test questions per operation "
-            f"count; {metrics['samples']} samples at T={metrics['temperature']}."]
+    out += [
+        "",
+        "## Measured",
+        "",
+        f"On {metrics['questions_per_ops']} held-out test questions per operation "
+        f"count; {metrics['samples']} samples at T={metrics['temperature']}.",
+    ]
     if name.startswith("policy"):
         pol = metrics["policies"][name]
-        out += ["", _table(pol["per_ops"]), "", "Overall: " + ", ".join(f"{k} {v:.3f}" for k, v in
-                                                                      pol["overall"].items()) + "."]
+        out += [
+            "",
+            _table(pol["per_ops"]),
+            "",
+            "Overall: " + ", ".join(f"{k} {v:.3f}" for k, v in pol["overall"].items()) + ".",
+        ]
         out.append("`prm_weighted` is weighted best-of-N with the bundled PRM's last-step score.")
     elif name == "prm":
-        out += ["", f"- Final-step AUROC, correct against incorrect solutions of policy-small: "
-                f"{metrics['prm']['final_step_auroc']:.3f} ({metrics['prm']['solutions']} solutions)."]
+        out += [
+            "",
+            f"- Final-step AUROC, correct against incorrect solutions of policy-small: "
+            f"{metrics['prm']['final_step_auroc']:.3f} ({metrics['prm']['solutions']} solutions).",
+        ]
     else:
         rev = metrics["reviser"]
         acc = ", ".join(f"{a:.3f}" for a in rev["accuracy_after_revisions"])
-        out += ["", f"- Accuracy after 0, 1, 2, 3, 4 revisions: {acc} "
-                f"({rev['chains_per_question']} sampled chains per question)."]
+        out += [
+            "",
+            f"- Accuracy after 0, 1, 2, 3, 4 revisions: {acc} "
+            f"({rev['chains_per_question']} sampled chains per question).",
+        ]
     return "\n".join(out) + "\n"
 
 

@@ -77,10 +77,20 @@ def evaluate_policy(
     tok = build_tokenizer()
     prompts = [chat_prompt(tok, [{"role": "user", "content": q}]) for q in questions]
     greedy = sample_many(
-        model, tok, prompts, temperature=0.0, seed=seed, desc=f"{name} greedy", batch_size=batch_size
+        model,
+        tok,
+        prompts,
+        temperature=0.0,
+        seed=seed,
+        desc=f"{name} greedy",
+        batch_size=batch_size,
     )
     many = sample_many(
-        model, tok, [p for p in prompts for _ in range(samples)], seed=seed, desc=f"{name} samples",
+        model,
+        tok,
+        [p for p in prompts for _ in range(samples)],
+        seed=seed,
+        desc=f"{name} samples",
         batch_size=batch_size,
     )
     out: dict[str, list[float]] = defaultdict(list)
@@ -96,7 +106,9 @@ def evaluate_policy(
         out["greedy"].append(float(check(greedy[i].text, q)))
         out["pass@1"].append(sum(ok) / samples)
         out[f"pass@{samples}"].append(float(any(ok)))
-        out[f"majority@{samples}"].append(float(bool(votes) and votes.most_common(1)[0][0] == truth and truth is not None))
+        out[f"majority@{samples}"].append(
+            float(bool(votes) and votes.most_common(1)[0][0] == truth and truth is not None)
+        )
         pick = _weighted_pick(answers, scores)
         out[f"prm_weighted@{samples}"].append(float(pick is not None and check(pick, q)))
         final_scores += scores
@@ -105,7 +117,12 @@ def evaluate_policy(
 
 
 def evaluate_reviser(
-    model: LlamaForCausalLM, questions: Sequence[str], *, chains: int, seed: int, batch_size: int = 4096
+    model: LlamaForCausalLM,
+    questions: Sequence[str],
+    *,
+    chains: int,
+    seed: int,
+    batch_size: int = 4096,
 ) -> list[list[float]]:
     """Correctness of attempt 0..4 of ``chains`` sampled revision chains per question."""
     from langgraph_ttc.suite.train import chat_prompt, revision_messages
@@ -115,8 +132,13 @@ def evaluate_reviser(
     attempts: list[list[str]] = [[] for _ in work]
     acc: list[list[float]] = []
     for r in range(REVISIONS + 1):
-        prompts = [chat_prompt(tok, revision_messages(q, a[-4:])) for q, a in zip(work, attempts, strict=True)]
-        outs = sample_many(model, tok, prompts, seed=seed + r, desc=f"reviser round {r}", batch_size=batch_size)
+        prompts = [
+            chat_prompt(tok, revision_messages(q, a[-4:]))
+            for q, a in zip(work, attempts, strict=True)
+        ]
+        outs = sample_many(
+            model, tok, prompts, seed=seed + r, desc=f"reviser round {r}", batch_size=batch_size
+        )
         for a, s in zip(attempts, outs, strict=True):
             a.append(s.text.strip())
         acc.append([float(check(a[-1], q)) for q, a in zip(work, attempts, strict=True)])
@@ -133,7 +155,8 @@ def write_metrics(out: Path, *, scale: Scale, seed: int, device: torch.device) -
         by_ops[p.ops].append(p.question)
 
     def load(name: str) -> LlamaForCausalLM:
-        return LlamaForCausalLM.from_pretrained(out / name, dtype=torch.float32).to(device).eval()  # type: ignore[no-any-return]
+        model = LlamaForCausalLM.from_pretrained(out / name, dtype=torch.float32)
+        return torch.nn.Module.to(model, device).eval()  # type: ignore[return-value]
 
     prm_model = load("prm")
     prm = TransformersPRM(prm_model, tokenizer=build_tokenizer(), batch_size=256)
@@ -153,7 +176,12 @@ def write_metrics(out: Path, *, scale: Scale, seed: int, device: torch.device) -
         overall: dict[str, list[float]] = defaultdict(list)
         for k in sorted(by_ops):
             stats, scores, labels = evaluate_policy(
-                model, prm, by_ops[k], samples=scale.eval_samples, seed=seed + k, name=f"{name} ops={k}",
+                model,
+                prm,
+                by_ops[k],
+                samples=scale.eval_samples,
+                seed=seed + k,
+                name=f"{name} ops={k}",
                 batch_size=scale.sample_batch,
             )
             per_ops[str(k)] = {m: _mean(v) for m, v in stats.items()}
@@ -162,23 +190,42 @@ def write_metrics(out: Path, *, scale: Scale, seed: int, device: torch.device) -
             if name == "policy-small":
                 all_scores += scores
                 all_labels += labels
-        metrics["policies"][name] = {"per_ops": per_ops, "overall": {m: _mean(v) for m, v in overall.items()}}
+        metrics["policies"][name] = {
+            "per_ops": per_ops,
+            "overall": {m: _mean(v) for m, v in overall.items()},
+        }
         del model
-    metrics["prm"] = {"final_step_auroc": round(auroc(all_scores, all_labels), 4), "solutions": len(all_labels),
-                      "sampled_from": "policy-small"}
+    metrics["prm"] = {
+        "final_step_auroc": round(auroc(all_scores, all_labels), 4),
+        "solutions": len(all_labels),
+        "sampled_from": "policy-small",
+    }
     reviser = load("reviser")
     chains = max(1, scale.eval_samples // 4)
     rev_per_ops: dict[str, list[float]] = {}
     rev_all: list[list[float]] = [[] for _ in range(REVISIONS + 1)]
     for k in sorted(by_ops):
-        acc = evaluate_reviser(reviser, by_ops[k], chains=chains, seed=seed + k, batch_size=scale.sample_batch)
+        acc = evaluate_reviser(
+            reviser, by_ops[k], chains=chains, seed=seed + k, batch_size=scale.sample_batch
+        )
         rev_per_ops[str(k)] = [_mean(a) for a in acc]
         for r, a in enumerate(acc):
             rev_all[r] += a
-    metrics["reviser"] = {"chains_per_question": chains, "accuracy_after_revisions": [_mean(a) for a in rev_all],
-                          "per_ops": rev_per_ops}
+    metrics["reviser"] = {
+        "chains_per_question": chains,
+        "accuracy_after_revisions": [_mean(a) for a in rev_all],
+        "per_ops": rev_per_ops,
+    }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    print(json.dumps({"small": metrics["policies"]["policy-small"]["overall"],
-                      "large": metrics["policies"]["policy-large"]["overall"],
-                      "prm": metrics["prm"], "reviser": metrics["reviser"]["accuracy_after_revisions"]}, indent=1))
+    print(
+        json.dumps(
+            {
+                "small": metrics["policies"]["policy-small"]["overall"],
+                "large": metrics["policies"]["policy-large"]["overall"],
+                "prm": metrics["prm"],
+                "reviser": metrics["reviser"]["accuracy_after_revisions"],
+            },
+            indent=1,
+        )
+    )
     return metrics

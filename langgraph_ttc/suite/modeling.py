@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from transformers import LlamaConfig
 
@@ -13,9 +14,24 @@ BUNDLED_MODELS = ("policy-small", "policy-large", "prm", "reviser")
 
 # policy-large is about 14x policy-small, the paper's FLOPs-matched ratio.
 SHAPES: dict[str, dict[str, int]] = {
-    "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
-    "small": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 336},
-    "large": {"hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 6, "intermediate_size": 1152},
+    "tiny": {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+    },
+    "small": {
+        "hidden_size": 128,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "intermediate_size": 336,
+    },
+    "large": {
+        "hidden_size": 384,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 6,
+        "intermediate_size": 1152,
+    },
 }
 
 
@@ -24,6 +40,7 @@ def build_config(shape: str = "small", *, max_positions: int = 1024) -> LlamaCon
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {sorted(SHAPES)}, got {shape!r}")
     tok = build_tokenizer()
+    shape_kwargs: dict[str, Any] = dict(SHAPES[shape])
     return LlamaConfig(
         vocab_size=len(tok),
         max_position_embeddings=max_positions,
@@ -31,7 +48,7 @@ def build_config(shape: str = "small", *, max_positions: int = 1024) -> LlamaCon
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
-        **SHAPES[shape],
+        **shape_kwargs,
     )
 
 

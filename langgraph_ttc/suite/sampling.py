@@ -55,7 +55,9 @@ def sample_batch(
     input_ids, mask = input_ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache = DynamicCache()
-    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=cache)
+    out = model(
+        input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=cache
+    )
     logits = out.logits[:, -1, :]
     next_pos = positions[:, -1] + 1
     generated = torch.full((len(ids), max_new_tokens), pad, dtype=torch.long, device=device)
@@ -89,7 +91,7 @@ def sample_batch(
     gen = generated.tolist()
     for row, n, s in zip(gen, lengths.tolist(), stopped.tolist(), strict=True):
         body = row[: n - 1] if s else row[:n]
-        result.append(Sample(tok.decode(body, skip_special_tokens=False), bool(s), int(n)))
+        result.append(Sample(str(tok.decode(body, skip_special_tokens=False)), bool(s), int(n)))
     return result
 
 

@@ -126,9 +126,7 @@ def check(text_or_answer: object, question: object) -> bool:
     if not isinstance(question, str):
         raise TypeError(f"question must be a str, got {type(question).__name__}")
     if isinstance(text_or_answer, bool) or not isinstance(text_or_answer, str | int):
-        raise TypeError(
-            f"text_or_answer must be a str or int, got {type(text_or_answer).__name__}"
-        )
+        raise TypeError(f"text_or_answer must be a str or int, got {type(text_or_answer).__name__}")
     try:
         truth = evaluate(question)
     except ValueError:
@@ -148,7 +146,9 @@ def _validate(n: int, ops: int | Sequence[int], operands: tuple[int, int]) -> li
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     op_counts = [ops] if isinstance(ops, int) else list(ops)
-    if not op_counts or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in op_counts):
+    if not op_counts or any(
+        isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in op_counts
+    ):
         raise ValueError(f"ops must be a positive int or a non-empty list of them, got {ops!r}")
     lo, hi = operands
     if lo < 0 or hi < lo:
@@ -235,7 +235,8 @@ def load_split(
                 break
         else:
             raise ValueError(
-                f"cannot draw {n} distinct {split} problems with ops={ops!r}, operands={operands!r} "
+                f"cannot draw {n} distinct {split} problems with ops={ops!r}, "
+                f"operands={operands!r} "
                 f"(stuck at problem {i}); ask for fewer or pass distinct=False"
             )
         seen.add(q)

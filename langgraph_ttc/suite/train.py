@@ -36,8 +36,20 @@ from transformers import GenerationConfig, LlamaForCausalLM, PreTrainedTokenizer
 
 from langgraph_ttc.suite.modeling import build_config
 from langgraph_ttc.suite.sampling import sample_many
-from langgraph_ttc.suite.task import DEFAULT_MAX_OPS, DEFAULT_OPERANDS, check, load_split, reference_solution
-from langgraph_ttc.suite.tokenizer import BAD_TOKEN, GOOD_TOKEN, REVISE_PROMPT, STEP_TAG, build_tokenizer
+from langgraph_ttc.suite.task import (
+    DEFAULT_MAX_OPS,
+    DEFAULT_OPERANDS,
+    check,
+    load_split,
+    reference_solution,
+)
+from langgraph_ttc.suite.tokenizer import (
+    BAD_TOKEN,
+    GOOD_TOKEN,
+    REVISE_PROMPT,
+    STEP_TAG,
+    build_tokenizer,
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,10 @@ def revision_messages(question: str, attempts: Sequence[str]) -> list[dict[str, 
     """The reviser's context: the question, then each earlier attempt and a revise turn."""
     messages = [{"role": "user", "content": question}]
     for attempt in attempts:
-        messages += [{"role": "assistant", "content": attempt}, {"role": "user", "content": REVISE_PROMPT}]
+        messages += [
+            {"role": "assistant", "content": attempt},
+            {"role": "user", "content": REVISE_PROMPT},
+        ]
     return messages
 
 
@@ -181,7 +196,9 @@ def train_lm(
             g["lr"] = _lr(step, steps, lr)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(input_ids=x, attention_mask=m).logits
-        loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), y[:, 1:].reshape(-1))
+        loss = F.cross_entropy(
+            logits[:, :-1].float().reshape(-1, logits.shape[-1]), y[:, 1:].reshape(-1)
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -207,7 +224,7 @@ def train_prm(
 ) -> dict[str, float]:
     """Soft-label BCE on P(good) = softmax([good, bad]) at each step tag."""
     device = next(model.parameters()).device
-    tag, good, bad = tok.convert_tokens_to_ids([STEP_TAG, GOOD_TOKEN, BAD_TOKEN])
+    tag, good, bad = (tok.convert_tokens_to_ids(t) for t in (STEP_TAG, GOOD_TOKEN, BAD_TOKEN))
     ids = tok(list(texts), add_special_tokens=False)["input_ids"]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     model.train()
@@ -288,9 +305,11 @@ class Pipeline:
 
     def load(self, name: str) -> LlamaForCausalLM:
         model = LlamaForCausalLM.from_pretrained(self.out / name, dtype=torch.float32)
-        return model.to(self.device).eval()  # type: ignore[no-any-return]
+        return torch.nn.Module.to(model, self.device).eval()  # type: ignore[return-value]
 
-    def save(self, model: LlamaForCausalLM, name: str, info: dict[str, Any], *, dtype: torch.dtype) -> None:
+    def save(
+        self, model: LlamaForCausalLM, name: str, info: dict[str, Any], *, dtype: torch.dtype
+    ) -> None:
         path = self.out / name
         model.generation_config = GenerationConfig(
             do_sample=True,
@@ -300,7 +319,7 @@ class Pipeline:
             eos_token_id=self.tok.eos_token_id,
             pad_token_id=self.tok.pad_token_id,
         )
-        model.to(dtype).save_pretrained(path)
+        torch.nn.Module.to(model, dtype).save_pretrained(path)
         self.tok.save_pretrained(path)
         info = {
             **info,
@@ -311,7 +330,7 @@ class Pipeline:
             "scale": self.scale_name,
         }
         (path / "training.json").write_text(json.dumps(info, indent=2))
-        model.to(torch.float32)
+        torch.nn.Module.to(model, torch.float32)
 
     # -- 1. data
     def data(self) -> None:
@@ -325,16 +344,37 @@ class Pipeline:
         rows = self._json("data.json")
         s = self.scale
         torch.manual_seed(self.seed)
-        model = LlamaForCausalLM(build_config(self.scale.shapes[shape == "large"])).to(self.device)
-        prompts = [chat_prompt(self.tok, [{"role": "user", "content": r["question"]}]) for r in rows]
+        model = LlamaForCausalLM(build_config(self.scale.shapes[shape == "large"]))
+        torch.nn.Module.to(model, self.device)
+        prompts = [
+            chat_prompt(self.tok, [{"role": "user", "content": r["question"]}]) for r in rows
+        ]
         lr = 2e-3 if shape == "small" else 1e-3
         stats = train_lm(
-            model, self.tok, prompts, [r["solution"] for r in rows],
-            steps=s.policy_steps, batch_size=s.batch_size, lr=lr, seed=self.seed, desc=f"policy-{shape}",
+            model,
+            self.tok,
+            prompts,
+            [r["solution"] for r in rows],
+            steps=s.policy_steps,
+            batch_size=s.batch_size,
+            lr=lr,
+            seed=self.seed,
+            desc=f"policy-{shape}",
         )
         dtype = torch.bfloat16 if shape == "large" else torch.float32
-        self.save(model, f"policy-{shape}", {"kind": "policy", "shape": shape, "lr": lr, **stats,
-                                             "batch_size": s.batch_size, "train_questions": len(rows)}, dtype=dtype)
+        self.save(
+            model,
+            f"policy-{shape}",
+            {
+                "kind": "policy",
+                "shape": shape,
+                "lr": lr,
+                **stats,
+                "batch_size": s.batch_size,
+                "train_questions": len(rows),
+            },
+            dtype=dtype,
+        )
 
     # -- 3. rollouts
     def rollouts(self) -> None:
@@ -343,18 +383,25 @@ class Pipeline:
         problems = load_split("train", s.rollout_questions, seed=self.seed + 1, distinct=False)
         questions = [p.question for p in problems for _ in range(s.rollout_samples)]
         prompts = [chat_prompt(self.tok, [{"role": "user", "content": q}]) for q in questions]
-        sols = sample_many(policy, self.tok, prompts, seed=self.seed, desc="solutions", batch_size=s.sample_batch)
+        sols = sample_many(
+            policy, self.tok, prompts, seed=self.seed, desc="solutions", batch_size=s.sample_batch
+        )
         # Each step prefix is rolled out rollouts_per_step times; the last step's
         # label is the solution's own correctness, no rollout needed.
         jobs: list[tuple[int, int]] = []
         steps_of: list[list[str]] = []
-        for k, (q, sol) in enumerate(zip(questions, sols, strict=True)):
+        for k, sol in enumerate(sols):
             steps = [x for x in sol.text.split("\n") if x.strip()][:12]
             steps_of.append(steps)
             jobs += [(k, j) for j in range(len(steps) - 1) for _ in range(s.rollouts_per_step)]
         roll_prompts = [prompts[k] + "\n".join(steps_of[k][: j + 1]) + "\n" for k, j in jobs]
         rolls = sample_many(
-            policy, self.tok, roll_prompts, seed=self.seed + 1, desc="rollouts", batch_size=s.sample_batch
+            policy,
+            self.tok,
+            roll_prompts,
+            seed=self.seed + 1,
+            desc="rollouts",
+            batch_size=s.sample_batch,
         )
         hits: dict[tuple[int, int], list[int]] = {}
         for (k, j), r in zip(jobs, rolls, strict=True):
@@ -375,12 +422,32 @@ class Pipeline:
 
         rows = self._json("rollouts.json")
         model = self.load("policy-small")
-        texts = [format_prm_input(r["question"], r["steps"], step_tag=STEP_TAG, bos=self.tok.bos_token) for r in rows]
-        stats = train_prm(model, self.tok, texts, [r["labels"] for r in rows],
-                          steps=self.scale.prm_steps, batch_size=self.scale.batch_size, lr=1e-3, seed=self.seed)
-        self.save(model, "prm", {"kind": "prm", "init": "policy-small", "examples": len(rows), **stats,
-                                 "label_source": f"{self.scale.rollouts_per_step} Monte Carlo rollouts per step prefix"},
-                  dtype=torch.float32)
+        texts = [
+            format_prm_input(r["question"], r["steps"], step_tag=STEP_TAG, bos=self.tok.bos_token)
+            for r in rows
+        ]
+        stats = train_prm(
+            model,
+            self.tok,
+            texts,
+            [r["labels"] for r in rows],
+            steps=self.scale.prm_steps,
+            batch_size=self.scale.batch_size,
+            lr=1e-3,
+            seed=self.seed,
+        )
+        self.save(
+            model,
+            "prm",
+            {
+                "kind": "prm",
+                "init": "policy-small",
+                "examples": len(rows),
+                **stats,
+                "label_source": f"{self.scale.rollouts_per_step} Monte Carlo rollouts per prefix",
+            },
+            dtype=torch.float32,
+        )
 
     # -- 5. revision data
     def revisions(self) -> None:
@@ -389,11 +456,20 @@ class Pipeline:
         problems = load_split("train", s.revision_questions, seed=self.seed + 2, distinct=False)
         questions = [p.question for p in problems for _ in range(s.revision_samples)]
         prompts = [chat_prompt(self.tok, [{"role": "user", "content": q}]) for q in questions]
-        sols = sample_many(policy, self.tok, prompts, seed=self.seed + 2, desc="attempts", batch_size=s.sample_batch)
+        sols = sample_many(
+            policy,
+            self.tok,
+            prompts,
+            seed=self.seed + 2,
+            desc="attempts",
+            batch_size=s.sample_batch,
+        )
         rng = random.Random(self.seed)
         rows = []
         for i, p in enumerate(problems):
-            texts = [x.text.strip() for x in sols[i * s.revision_samples : (i + 1) * s.revision_samples]]
+            texts = [
+                x.text.strip() for x in sols[i * s.revision_samples : (i + 1) * s.revision_samples]
+            ]
             wrong = [t for t in texts if not check(t, p.question)]
             right = [t for t in texts if check(t, p.question)]
             target = right[0] if right else reference_solution(p.question)
@@ -408,11 +484,26 @@ class Pipeline:
     def reviser(self) -> None:
         rows = self._json("revisions.json")
         model = self.load("policy-small")
-        prompts = [chat_prompt(self.tok, revision_messages(r["question"], r["attempts"])) for r in rows]
-        stats = train_lm(model, self.tok, prompts, [r["target"] for r in rows], steps=self.scale.reviser_steps,
-                         batch_size=self.scale.batch_size, lr=1e-3, seed=self.seed, desc="reviser")
-        self.save(model, "reviser", {"kind": "reviser", "init": "policy-small", "examples": len(rows), **stats},
-                  dtype=torch.float32)
+        prompts = [
+            chat_prompt(self.tok, revision_messages(r["question"], r["attempts"])) for r in rows
+        ]
+        stats = train_lm(
+            model,
+            self.tok,
+            prompts,
+            [r["target"] for r in rows],
+            steps=self.scale.reviser_steps,
+            batch_size=self.scale.batch_size,
+            lr=1e-3,
+            seed=self.seed,
+            desc="reviser",
+        )
+        self.save(
+            model,
+            "reviser",
+            {"kind": "reviser", "init": "policy-small", "examples": len(rows), **stats},
+            dtype=torch.float32,
+        )
 
     def run(self, only: Sequence[str] | None = None) -> None:
         stages: list[tuple[str, str, Callable[[], None]]] = [
@@ -453,15 +544,26 @@ def _edit_distance(a: str, b: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``python -m langgraph_ttc.suite.train --out DIR``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="output folder (resumes if it exists)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output folder (resumes if it exists)"
+    )
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
-    parser.add_argument("--only", nargs="*", default=None, help="run only these stages (and 'metrics')")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="run only these stages (and 'metrics')"
+    )
     args = parser.parse_args(argv)
-    cfg = {"scale": args.scale, "seed": args.seed, "ops": DEFAULT_MAX_OPS, "operands": DEFAULT_OPERANDS,
-           **asdict(SCALES[args.scale])}
+    cfg = {
+        "scale": args.scale,
+        "seed": args.seed,
+        "ops": DEFAULT_MAX_OPS,
+        "operands": DEFAULT_OPERANDS,
+        **asdict(SCALES[args.scale]),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "run.json").write_text(json.dumps(cfg, indent=2))
     Pipeline(args.out, scale=args.scale, seed=args.seed, device=args.device).run(args.only)
