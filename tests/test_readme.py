@@ -15,7 +15,7 @@ def test_readme_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     exec(compile(code, str(README), "exec"), {"__name__": "readme"})
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2
-    answer, status, generations = lines[0].split()
+    _answer, status, generations = lines[0].split()
     assert status == "done"
     assert float(generations) <= 16
     assert lines[1].split()[1] in {
