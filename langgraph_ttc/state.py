@@ -10,7 +10,9 @@ from typing_extensions import TypedDict
 from langgraph_ttc.types import Budget, Candidate, StrategyConfig, Usage, add_usage
 
 
-def merge_candidates(left: list[Candidate] | None, right: list[Candidate] | None) -> list[Candidate]:
+def merge_candidates(
+    left: list[Candidate] | None, right: list[Candidate] | None
+) -> list[Candidate]:
     """Reducer: upsert candidates by ``id``, keeping first-seen order.
 
     A node returns only the candidates it created or changed; this merges

@@ -21,7 +21,9 @@ def test_bundled_model_loads_offline(name: str) -> None:
     assert path.is_relative_to(BUNDLED_DIR)
     model = AutoModelForCausalLM.from_pretrained(path)
     tok = AutoTokenizer.from_pretrained(path)
-    prompt = tok.apply_chat_template([{"role": "user", "content": "1+2"}], tokenize=False, add_generation_prompt=True)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "1+2"}], tokenize=False, add_generation_prompt=True
+    )
     assert prompt.startswith(BOS)
     assert tok.convert_tokens_to_ids(STEP_TAG) != tok.unk_token_id
     assert (path / "README.md").read_text().startswith(f"# {name}")
@@ -48,7 +50,9 @@ def test_policy_small_greedy_solves_one_operation_questions() -> None:
     tok = AutoTokenizer.from_pretrained(path)
     questions = [p.question for p in load_split("test", 20, ops=1, seed=0)]
     prompts = [
-        tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+        tok.apply_chat_template(
+            [{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True
+        )
         for q in questions
     ]
     batch = tok(prompts, add_special_tokens=False, return_tensors="pt", padding=True)

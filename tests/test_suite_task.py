@@ -27,7 +27,9 @@ def test_operand_range_and_op_counts() -> None:
     probs = generate_problems(40, ops=[2, 3], operands=(5, 9), seed=1)
     assert {p.ops for p in probs} == {2, 3}
     for p in probs:
-        nums = [int(x) for x in p.question.replace("*", " ").replace("+", " ").replace("-", " ").split()]
+        nums = [
+            int(x) for x in p.question.replace("*", " ").replace("+", " ").replace("-", " ").split()
+        ]
         assert all(5 <= x <= 9 for x in nums)
 
 
