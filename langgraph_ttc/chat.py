@@ -33,7 +33,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from langgraph_ttc.answers import answers_equal
 from langgraph_ttc.types import STRATEGIES, Budget, Candidate
@@ -100,8 +100,8 @@ class ChatTTC(BaseChatModel):
 
     @field_validator("budget", "max_tokens")
     @classmethod
-    def _positive(cls, value: int) -> int:
-        return _check_positive(value, "value")
+    def _positive(cls, value: int, info: ValidationInfo) -> int:
+        return _check_positive(value, info.field_name or "value")
 
     @field_validator("strategy")
     @classmethod

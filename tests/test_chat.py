@@ -102,8 +102,10 @@ def test_bad_input() -> None:
         _model().invoke([SystemMessage("no question")])
     with pytest.raises(ValueError, match="no text"):
         _model().invoke([HumanMessage("  ")])
-    with pytest.raises(ValueError, match="budget"):
+    with pytest.raises(ValueError, match="budget must be a positive int"):
         _model(budget=0)
+    with pytest.raises(ValueError, match="max_tokens must be a positive int"):
+        _model(max_tokens=0)
     with pytest.raises(ValueError, match="strategy"):
         _model(strategy="nope")
     with pytest.raises(ValueError, match="timeout"):
