@@ -1,0 +1,226 @@
+"""Fitting a ``ComputePolicy``: the best arm per difficulty bin and budget.
+
+The paper's compute-optimal rule θ*(q, N) is chosen per difficulty bin and
+budget on held-out questions. :func:`fit_policy` does that on a results
+table, with the paper's two-fold cross-validation inside each bin (choose
+on one fold, score the choice on the other, average the two) to estimate
+how well the choice does on questions it was not chosen on; the policy it
+returns is then chosen on all the questions.
+
+Two ways to spend the budget:
+
+* **matched** (the paper's): at budget N choose among the arms *at* N; the
+  difficulty estimate is free (oracle bins, or the paper's uncounted probes).
+* **probe-aware** (what the router runs): at budget N the router first draws
+  ``probes(N)`` probes; choose among every arm at any swept budget b whose
+  total cost with the probes (``router.planning.total_cost``: voting and
+  revisions reuse the probes, greedy and tree search pay on top) is at most
+  N. The policy's entry then runs exactly as measured. Where the router draws
+  no probe (small budgets), it routes with ``default_bin``: one choice over
+  all questions is written into every bin.
+
+Ties go to the cheaper arm, then to the arm listed first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from langgraph_ttc.bench.arms import Arm
+from langgraph_ttc.bench.stats import stable_hash
+from langgraph_ttc.router.planning import total_cost
+from langgraph_ttc.router.policy import NUM_BINS, ComputePolicy
+from langgraph_ttc.types import StrategyConfig
+
+__all__ = ["Choice", "PolicyFit", "fit_policy", "folds_of"]
+
+Table = Mapping[tuple[str, str, int], float]
+"""``(question id, arm name, budget) -> accuracy`` (the mean over seeds)."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The arm chosen for a bin and a budget.
+
+    Attributes:
+        arm: The arm's name.
+        budget: The budget the arm was measured at (<= the key budget).
+        config: Its ``StrategyConfig`` (what the policy stores).
+        accuracy: Its accuracy on the questions it was chosen on.
+        questions: How many questions that was.
+        cost: Its cost in generations, probes included.
+    """
+
+    arm: str
+    budget: int
+    config: StrategyConfig
+    accuracy: float
+    questions: int
+    cost: int
+
+
+@dataclass(frozen=True)
+class PolicyFit:
+    """A fitted policy and how it was chosen.
+
+    Attributes:
+        policy: The ``ComputePolicy`` (chosen on all questions of each bin).
+        choices: ``{bin: {budget: Choice}}`` behind the policy's table.
+        cv: ``{bin: {budget: accuracy}}``: two-fold cross-validated accuracy.
+        cv_overall: ``{budget: accuracy}``: the same over all bins, weighted by
+            the questions in each bin.
+        cv_cost: ``{budget: generations}``: the mean cost of the cross-validated
+            choices, probes included.
+        mode: ``matched`` or ``probe_aware``.
+    """
+
+    policy: ComputePolicy
+    choices: dict[int, dict[int, Choice]]
+    cv: dict[int, dict[int, float]]
+    cv_overall: dict[int, float]
+    cv_cost: dict[int, float]
+    mode: str
+
+
+def folds_of(qids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split questions into two folds of (nearly) equal size by a fixed hash."""
+    ordered = sorted(qids, key=lambda q: (stable_hash("fold", q), q))
+    return ordered[0::2], ordered[1::2]
+
+
+def _candidates(
+    arms: Sequence[Arm], budgets: Sequence[int], key: int, probes: int | None, matched: bool
+) -> list[tuple[int, Arm, int, StrategyConfig, int]]:
+    """``(order, arm, budget, config, cost)`` of every arm that fits budget ``key``."""
+    out = []
+    for order, arm in enumerate(arms):
+        for b in budgets:
+            if (matched and b != key) or b > key:
+                continue
+            config = arm.config(b)
+            if config is None:
+                continue
+            cost = b if matched else total_cost(config, probes or 0)
+            if cost <= key:
+                out.append((order, arm, b, config, cost))
+    return out
+
+
+def _best(
+    table: Table,
+    qids: Sequence[str],
+    candidates: Sequence[tuple[int, Arm, int, StrategyConfig, int]],
+) -> Choice | None:
+    best: tuple[tuple[float, int, int, int], Choice] | None = None
+    for order, arm, b, config, cost in candidates:
+        values = [table.get((q, arm.name, b)) for q in qids]
+        if not qids or any(v is None for v in values):
+            continue  # an arm is compared only where it ran on every question
+        acc = sum(v for v in values if v is not None) / len(values)
+        rank = (-acc, cost, order, b)
+        if best is None or rank < best[0]:
+            best = (rank, Choice(arm.name, b, config, acc, len(qids), cost))
+    return None if best is None else best[1]
+
+
+def _score(table: Table, qids: Sequence[str], choice: Choice) -> float | None:
+    values = [table.get((q, choice.arm, choice.budget)) for q in qids]
+    if not qids or any(v is None for v in values):
+        return None
+    return sum(v for v in values if v is not None) / len(values)
+
+
+def fit_policy(
+    table: Table,
+    qids: Sequence[str],
+    bin_of: Callable[[str, int], int | None],
+    *,
+    arms: Sequence[Arm],
+    budgets: Sequence[int],
+    keys: Sequence[int] | None = None,
+    probes: Callable[[int], int | None] | None = None,
+    thresholds: Sequence[float] = (0.8, 0.6, 0.4, 0.2),
+    default_bin: int = 3,
+    description: str = "",
+) -> PolicyFit:
+    """Choose the best arm per (bin, budget), with two-fold cross-validation.
+
+    Args:
+        table: Accuracy per (question, arm, budget), seeds averaged.
+        qids: The questions to fit on.
+        bin_of: The bin (1..5) of a question when the budget is ``key``;
+            ``None`` when the router would not estimate it (no probes).
+        arms: The arms that may be chosen.
+        budgets: The budgets the arms were measured at.
+        keys: The policy's budget keys (default: ``budgets``).
+        probes: Probes the router draws at a key budget (``None`` for none);
+            ``probes=None`` altogether selects the paper's matched mode.
+        thresholds: The policy's bin thresholds on the predicted score.
+        default_bin: The policy's bin for unestimated questions.
+        description: Stored in the policy.
+
+    Returns:
+        The fit (see :class:`PolicyFit`).
+
+    Raises:
+        ValueError: If no arm has results for some key budget.
+    """
+    matched = probes is None
+    keys = sorted(keys or budgets)
+    choices: dict[int, dict[int, Choice]] = {b: {} for b in range(1, NUM_BINS + 1)}
+    cv: dict[int, dict[int, float]] = {b: {} for b in range(1, NUM_BINS + 1)}
+    cv_overall: dict[int, float] = {}
+    cv_cost: dict[int, float] = {}
+    for key in keys:
+        p = None if probes is None else probes(key)
+        cands = _candidates(arms, budgets, key, p, matched)
+        overall = _best(table, qids, cands)
+        if overall is None:
+            raise ValueError(f"no arm has results on every question at budget {key}")
+        members: dict[int | None, list[str]] = {}
+        for q in qids:
+            members.setdefault(bin_of(q, key), []).append(q)
+        total_q, total_acc, total_cost_ = 0, 0.0, 0.0
+        for b in range(1, NUM_BINS + 1):
+            group = members.get(b, [])
+            choice = _best(table, group, cands) if group else None
+            choices[b][key] = choice or overall
+        # Questions with no estimate are routed with the default bin: one choice for all.
+        unbinned = members.get(None, [])
+        if unbinned:
+            for b in range(1, NUM_BINS + 1):
+                choices[b][key] = overall
+        for b, group in members.items():
+            fold_a, fold_b = folds_of(group)
+            scored = 0.0
+            count = 0
+            cost = 0.0
+            for chosen_on, scored_on in ((fold_a, fold_b), (fold_b, fold_a)):
+                if not scored_on:
+                    continue
+                pick = _best(table, chosen_on, cands) if chosen_on else None
+                pick = pick or overall
+                acc = _score(table, scored_on, pick)
+                if acc is None:
+                    continue
+                scored += acc * len(scored_on)
+                count += len(scored_on)
+                cost += pick.cost * len(scored_on)
+            if count:
+                if b is not None:
+                    cv[b][key] = scored / count
+                total_acc += scored
+                total_cost_ += cost
+                total_q += count
+        cv_overall[key] = total_acc / total_q if total_q else float("nan")
+        cv_cost[key] = total_cost_ / total_q if total_q else float("nan")
+    policy = ComputePolicy(
+        thresholds=tuple(thresholds),
+        table={b: {k: c.config for k, c in row.items()} for b, row in choices.items()},
+        default_bin=default_bin,
+        description=description,
+    )
+    return PolicyFit(
+        policy, choices, cv, cv_overall, cv_cost, "matched" if matched else "probe_aware"
+    )

@@ -1,0 +1,66 @@
+"""Small statistics for the benchmark: Wilson intervals and seeded subsets.
+
+Pure functions over plain numbers, so the report is a deterministic function
+of the cached results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Sequence
+
+__all__ = ["Z_95", "mean", "rng_for", "stable_hash", "wilson_interval"]
+
+Z_95 = 1.959963984540054
+"""The normal quantile of a two-sided 95% interval."""
+
+
+def wilson_interval(successes: float, n: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion.
+
+    ``successes`` may be fractional (a seed-averaged count): the interval then
+    treats ``successes / n`` as the observed proportion over ``n`` trials.
+
+    Args:
+        successes: Observed successes, in ``[0, n]``.
+        n: Trials (questions); 0 gives ``(0.0, 1.0)``.
+        z: Normal quantile (1.96 for 95%).
+
+    Returns:
+        ``(low, high)`` within ``[0, 1]``.
+
+    Raises:
+        ValueError: For ``n < 0``, ``successes`` outside ``[0, n]``, or ``z <= 0``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    if not (isinstance(successes, int | float) and 0 <= successes <= n + 1e-9):
+        raise ValueError(f"successes must lie in [0, n={n}], got {successes!r}")
+    if not z > 0:
+        raise ValueError(f"z must be > 0, got {z!r}")
+    if n == 0:
+        return 0.0, 1.0
+    p = min(1.0, successes / n)
+    z2 = z * z
+    denom = 1 + z2 / n
+    center = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def mean(values: Sequence[float]) -> float:
+    """The arithmetic mean; NaN for an empty sequence."""
+    return float(sum(values) / len(values)) if values else float("nan")
+
+
+def stable_hash(*parts: object) -> int:
+    """A 63-bit hash of ``parts`` that is the same in every process (unlike ``hash``)."""
+    text = "\x1f".join(str(p) for p in parts)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def rng_for(*parts: object) -> random.Random:
+    """A ``random.Random`` seeded from ``parts`` (question id, budget, seed, ...)."""
+    return random.Random(stable_hash(*parts))
