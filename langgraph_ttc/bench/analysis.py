@@ -447,7 +447,9 @@ def _simulate(
     curve = []
     per_bin: dict[str, dict[str, Any]] = {}
     for key in keys:
-        accs, costs, used = [], [], defaultdict(int)
+        accs: list[float] = []
+        costs: list[float] = []
+        used: dict[str, int] = defaultdict(int)
         by_bin: dict[int, list[float]] = defaultdict(list)
         for q in data.qids:
             b = bin_of(q, key)
@@ -766,6 +768,23 @@ def _analyse(
             for p in result["splits"][config.eval_split]["curves"].get("bon_weighted", [])
         ]
         co["bon_weighted_needed"] = needed_budget(bon_curve, float(target["accuracy"]))
+    # A harder baseline than best-of-N: the best single arm at the target budget,
+    # picked on the evaluation split itself (so an optimistic fixed strategy).
+    fixed = [
+        (float(acc["accuracy"]), a)
+        for a in arm_names
+        if a != "greedy" and (acc := eval_data.accuracy(a, TARGET_BUDGET)) is not None
+    ]
+    best_fixed = None
+    if fixed:
+        top = max(v for v, _ in fixed)
+        arm = next(a for v, a in fixed if v == top)
+        best_fixed = {
+            "arm": arm,
+            "budget": TARGET_BUDGET,
+            **(eval_data.accuracy(arm, TARGET_BUDGET) or {}),
+        }
+        co["best_fixed"] = best_fixed
     if policy is not None:
         name = router_arm(policy)
         runs = _router_runs(eval_data, name, config.router_budgets)
@@ -773,6 +792,10 @@ def _analyse(
         if target is not None and runs:
             curve = [(float(p["generations"]), float(p["accuracy"])) for p in runs]
             co["router"]["needed"] = needed_budget(curve, float(target["accuracy"]))
+            if best_fixed is not None:
+                co["router"]["needed_best_fixed"] = needed_budget(
+                    curve, float(best_fixed["accuracy"])
+                )
     if target is not None:
         taus = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
         co["early_stop"] = {

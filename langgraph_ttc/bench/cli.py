@@ -226,7 +226,7 @@ def _models(args: argparse.Namespace, config: Any) -> tuple[Any, dict[str, Any]]
         reviser=gen("reviser"),
         large=gen("large") if config.large else None,
     )
-    fingerprint = {
+    fingerprint: dict[str, Any] = {
         role: (None if path is None else {"name": path.name, "weights": _weights_id(path)})
         for role, path in paths.items()
     }
@@ -255,7 +255,8 @@ def _config_from_meta(cache: Any) -> Any:
     raw = cache.get_meta("config")
     if not raw:
         raise ValueError(f"{cache.path} holds no sweep; run `ttc bench` first")
-    return SweepConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    return SweepConfig(**fields)
 
 
 def _write_outputs(out: Path, cache: Any, config: Any, items: Any, policy: Any, fit: Any) -> Path:

@@ -48,8 +48,8 @@ def predicted_score(pool: Mapping[str, Any], probes: int, fold: str = "last") ->
     samples = pool["samples"]
     if not 1 <= probes <= len(samples):
         raise ValueError(f"probes must be in 1..{len(samples)}, got {probes}")
-    first = samples[:probes]
-    return sum(fold_scores(s["steps"], fold) if s["steps"] else 0.0 for s in first) / probes  # type: ignore[arg-type]
+    scores = [fold_scores(s["steps"], fold) if s["steps"] else 0.0 for s in samples[:probes]]  # type: ignore[arg-type]
+    return sum(scores) / probes
 
 
 def quantile_bins(values: Mapping[str, float], *, bins: int = NUM_BINS) -> dict[str, int]:

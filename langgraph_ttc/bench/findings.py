@@ -155,7 +155,8 @@ def _revisions(
     ]
     if not usable:
         return _na("sequential vs parallel revisions")
-    parts, best_by_bin = [], {}
+    parts: list[str] = []
+    best_by_bin: dict[int, dict[int, int]] = {}
     for n in usable:
         cells = []
         for b in range(1, NUM_BINS + 1):
@@ -223,7 +224,8 @@ def _compute_optimal(co: Mapping[str, Any]) -> Finding:
         )
     return {
         "finding": "Compute-optimal scaling vs best-of-N: the budget that matches best-of-N@64",
-        "paper": "about 4x less compute: 16 generations match best-of-N@64 (oracle and predicted bins, "
+        "paper": "about 4x less compute: 16 generations match best-of-N@64 "
+        "(oracle and predicted bins, "
         "probe cost not counted)",
         "ours": "; ".join(parts) + ". Rule: agree if ≤ 16 generations (≥ 4x).",
         "agree": _verdict(checks),
@@ -240,7 +242,8 @@ def _need_text(need: Mapping[str, Any], budget: int) -> str:
 def _flops(fm: Mapping[str, Any]) -> Finding:
     if not fm.get("available"):
         return _na("FLOPs-matched vs a 14x larger model", str(fm.get("why", "")))
-    parts, checks = [], []
+    parts: list[str] = []
+    checks: list[bool | None] = []
     for entry in fm["ratios"]:
         head = f"R={entry['R']:g} (X={entry['X']:.0f}"
         if "by_bin" not in entry:
@@ -253,8 +256,8 @@ def _flops(fm: Mapping[str, Any]) -> Finding:
             for b, v in sorted(entry["by_bin"].items())
         )
         parts.append(
-            head
-            + f", router at {entry['budget']}): router vs large per bin {cells}; router ≥ large on bins {wins or 'none'}"
+            head + f", router at {entry['budget']}): router vs large per bin {cells}; "
+            f"router ≥ large on bins {wins or 'none'}"
         )
         if entry["R"] < 1:
             easy = [entry["by_bin"].get(b) for b in ("1", "2")]

@@ -15,9 +15,20 @@ Two ways to spend the budget:
   ``probes(N)`` probes; choose among every arm at any swept budget b whose
   total cost with the probes (``router.planning.total_cost``: voting and
   revisions reuse the probes, greedy and tree search pay on top) is at most
-  N. The policy's entry then runs exactly as measured. Where the router draws
-  no probe (small budgets), it routes with ``default_bin``: one choice over
-  all questions is written into every bin.
+  N, and that the router runs *as measured* (:func:`runs_as_measured`). Where
+  the router draws no probe (small budgets), it routes with ``default_bin``:
+  one choice over all questions is written into every bin.
+
+Why "as measured": after routing, the strategy's ``select`` votes over every
+finished candidate, the probes included. Voting arms with at least as many
+samples as probes, and revisions with at least as many chains as probes
+(each probe starts a chain), then run exactly the arm the sweep measured.
+Greedy decoding and the tree searches do not: their final vote also counts
+the probes, which the sweep did not measure (greedy after probes is a
+majority vote of the probes and the greedy sample, ties going to the first
+probe); nor do revisions with fewer chains than probes (the extra probes
+become chains of one and outvote the long chains). Those are left out where
+probes are drawn.
 
 Ties go to the cheaper arm, then to the arm listed first.
 """
@@ -33,7 +44,7 @@ from langgraph_ttc.router.planning import total_cost
 from langgraph_ttc.router.policy import NUM_BINS, ComputePolicy
 from langgraph_ttc.types import StrategyConfig
 
-__all__ = ["Choice", "PolicyFit", "fit_policy", "folds_of"]
+__all__ = ["Choice", "PolicyFit", "fit_policy", "folds_of", "runs_as_measured"]
 
 Table = Mapping[tuple[str, str, int], float]
 """``(question id, arm name, budget) -> accuracy`` (the mean over seeds)."""
@@ -89,6 +100,22 @@ def folds_of(qids: Sequence[str]) -> tuple[list[str], list[str]]:
     return ordered[0::2], ordered[1::2]
 
 
+def runs_as_measured(config: StrategyConfig, probes: int) -> bool:
+    """Whether the router, after ``probes`` probes, runs ``config`` as the sweep measured it.
+
+    See the module docstring: voting needs ``n >= probes``, revisions
+    ``n // sequential >= probes``; greedy and tree search only run as
+    measured without probes.
+    """
+    if probes <= 0:
+        return True
+    if config.strategy in ("majority", "best_of_n"):
+        return config.n >= probes
+    if config.strategy == "revise":
+        return config.n // config.sequential >= probes
+    return False
+
+
 def _candidates(
     arms: Sequence[Arm], budgets: Sequence[int], key: int, probes: int | None, matched: bool
 ) -> list[tuple[int, Arm, int, StrategyConfig, int]]:
@@ -100,6 +127,8 @@ def _candidates(
                 continue
             config = arm.config(b)
             if config is None:
+                continue
+            if not matched and not runs_as_measured(config, probes or 0):
                 continue
             cost = b if matched else total_cost(config, probes or 0)
             if cost <= key:
@@ -181,16 +210,17 @@ def fit_policy(
         members: dict[int | None, list[str]] = {}
         for q in qids:
             members.setdefault(bin_of(q, key), []).append(q)
-        total_q, total_acc, total_cost_ = 0, 0.0, 0.0
-        for b in range(1, NUM_BINS + 1):
-            group = members.get(b, [])
+        total_q: int = 0
+        total_acc = total_cost_ = 0.0
+        for bin_ in range(1, NUM_BINS + 1):
+            group = members.get(bin_, [])
             choice = _best(table, group, cands) if group else None
-            choices[b][key] = choice or overall
+            choices[bin_][key] = choice or overall
         # Questions with no estimate are routed with the default bin: one choice for all.
         unbinned = members.get(None, [])
         if unbinned:
-            for b in range(1, NUM_BINS + 1):
-                choices[b][key] = overall
+            for bin_ in range(1, NUM_BINS + 1):
+                choices[bin_][key] = overall
         for b, group in members.items():
             fold_a, fold_b = folds_of(group)
             scored = 0.0

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph_ttc.answers import extract_answer
@@ -67,25 +67,21 @@ class BenchModels:
     large: Generator | None = None
 
 
-@dataclass
 class RecordingGenerator:
     """A ``Generator`` that passes calls through and records requests and completions.
 
-    Attributes:
+    Args:
         inner: The wrapped generator.
+
+    Attributes:
         log: ``(requests, completions)`` of every call since the last ``clear``.
     """
 
-    inner: Generator
-    log: list[tuple[list[GenerationRequest], list[list[Completion]]]] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def params(self) -> int | None:
-        return self.inner.params
+    def __init__(self, inner: Generator) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.params = inner.params
+        self.log: list[tuple[list[GenerationRequest], list[list[Completion]]]] = []
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         out = self.inner.generate(requests)

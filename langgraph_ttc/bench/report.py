@@ -27,6 +27,10 @@ def write_json(analysis: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
+def _ints(values: Sequence[int]) -> str:
+    return ", ".join(map(str, values))
+
+
 def _cell(p: Mapping[str, Any] | None) -> str:
     if not p or p.get("accuracy") is None:
         return ""
@@ -70,8 +74,8 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
     q = analysis["questions"]
     lines += [
         "- Questions: " + ", ".join(f"{s} {n}" for s, n in q.items()),
-        f"- Budgets (voting, revisions): {', '.join(map(str, sweep['budgets']))}; tree search: "
-        f"{', '.join(map(str, sweep['tree_budgets']))}; router: {', '.join(map(str, sweep['router_budgets']))}",
+        f"- Budgets (voting, revisions): {_ints(sweep['budgets'])}; tree search: "
+        f"{_ints(sweep['tree_budgets'])}; router: {_ints(sweep['router_budgets'])}",
         f"- Seeds: {sweep['seeds']} subsets per budget for the pool arms; {sweep['graph_seeds']} "
         "run(s) per budget for the graph arms and the router",
         f"- Pools: {sweep['pool_size']} samples per question at T={sweep['temperature']}; revision "
@@ -80,9 +84,11 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
     sessions = analysis.get("sessions") or []
     if sessions:
         last = sessions[-1]
+        walls = last.get("wall_s", {})
         lines.append(
-            f"- Sweep sessions: {len(sessions)}; last: {last.get('wall_s', {}).get('total', 0):.0f} s wall "
-            f"({', '.join(f'{k} {v:.0f} s' for k, v in sorted(last.get('wall_s', {}).items()) if k != 'total')})"
+            f"- Sweep sessions: {len(sessions)}; last: {walls.get('total', 0):.0f} s wall ("
+            + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(walls.items()) if k != "total")
+            + ")"
         )
     for s, secs in analysis.get("compute_seconds", {}).items():
         total = sum(float(v or 0) for v in secs.values())
@@ -125,7 +131,8 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
         for name, label in (
             (
                 "oracle",
-                "compute-optimal, oracle bins (simulated from the cache; no probe cost, as in the paper)",
+                "compute-optimal, oracle bins (simulated from the cache; no probe cost, "
+                "as in the paper)",
             ),
             ("predicted", "compute-optimal, predicted bins (simulated; probes counted)"),
         ):
@@ -133,6 +140,17 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
             if need:
                 rows.append([label, _need(need, target["budget"])])
         router_need = co.get("router", {}).get("needed")
+        fixed = co.get("best_fixed")
+        fixed_need = co.get("router", {}).get("needed_best_fixed")
+        if fixed and fixed_need:
+            rows.append(
+                [
+                    f"the router vs the best fixed arm at N={fixed['budget']} "
+                    f"({_LABELS.get(fixed['arm'], fixed['arm'])}, {_cell(fixed)}; picked on "
+                    "this split)",
+                    _need(fixed_need, fixed["budget"]),
+                ]
+            )
         if router_need:
             rows.append(
                 [
@@ -209,16 +227,18 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
         if early:
             rows = [[t, _cell(v), f"{v['generations']:.1f}"] for t, v in early["test"].items()]
             lines.append(
-                f"Early stop: sample 4 at a time (the first 4 are the probes), stop when the leading "
-                f"answer holds at least τ of the PRM-weighted vote, at most {early['budget']}."
+                "Early stop: sample 4 at a time (the first 4 are the probes), stop when the "
+                "leading answer holds at least τ of the PRM-weighted vote, at most "
+                f"{early['budget']}."
             )
             lines.append("")
             lines += _table(["τ", "accuracy", "mean generations"], rows)
             lines.append("")
         if alloc and alloc.get("found"):
             lines.append(
-                f"Budget allocation across the batch (mean ≤ {alloc['target']:g} generations, chosen on "
-                f"the fit split per predicted bin: {alloc['budgets_by_bin']}): accuracy {_cell(alloc)} "
+                f"Budget allocation across the batch (mean ≤ {alloc['target']:g} generations, "
+                f"chosen on the fit split per predicted bin: {alloc['budgets_by_bin']}): "
+                f"accuracy {_cell(alloc)} "
                 f"at {alloc['generations']:.1f} generations per question."
             )
             lines.append("")
@@ -232,7 +252,8 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
     lines.append(
         "Bins: "
         + "; ".join(
-            f"{b}: {v['questions']} q, pass@1 {v['pass1_mean']:.2f} ({v['pass1_min']:.2f}–{v['pass1_max']:.2f})"
+            f"{b}: {v['questions']} q, pass@1 {v['pass1_mean']:.2f} "
+            f"({v['pass1_min']:.2f}–{v['pass1_max']:.2f})"
             for b, v in diff["bins"].items()
             if v["questions"]
         )
@@ -309,7 +330,8 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
         lines += ["## FLOPs-matched: policy-small + router vs policy-large greedy", ""]
         lines.append(
             f"M = {fm['M']:.2f} ({fm['params_large']:,} / {fm['params_small']:,} parameters). "
-            f"policy-large greedy: {_cell(fm['large_greedy'])}; policy-small greedy: {_cell(fm['small_greedy'])}. "
+            f"policy-large greedy: {_cell(fm['large_greedy'])}; "
+            f"policy-small greedy: {_cell(fm['small_greedy'])}. "
             "A small model may spend X = M + 3(M-1)/R greedy inferences."
         )
         lines.append("")
@@ -339,11 +361,13 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
     lines.append(
         f"Pools hold {diff['pool_samples']} samples per question"
         + ("" if diff["oracle_ok"] else " (fewer than 64: oracle bins are rough)")
-        + f". Spearman correlation of the 4-probe PRM score with pass@1: {diff['spearman_predicted_vs_pass1']}."
+        + ". Spearman correlation of the 4-probe PRM score with pass@1: "
+        + f"{diff['spearman_predicted_vs_pass1']}."
     )
     if "predicted_bin_exact_agreement" in diff:
         lines.append(
-            f" Predicted bin = oracle bin for {diff['predicted_bin_exact_agreement']:.0%} of questions, "
+            " Predicted bin = oracle bin for "
+            f"{diff['predicted_bin_exact_agreement']:.0%} of questions, "
             f"within one bin for {diff['predicted_bin_within_one']:.0%}; predicted bin sizes "
             f"{diff['predicted_bin_sizes']}."
         )

@@ -44,7 +44,6 @@ from langgraph_ttc.state import TTCContext
 from langgraph_ttc.types import Budget, StrategyConfig
 
 __all__ = [
-    "SAMPLE_POOL",
     "RunSummary",
     "SweepRunner",
     "policy_hash",
@@ -55,7 +54,17 @@ __all__ = [
     "sample_pool_kind",
 ]
 
-SAMPLE_POOL = "samples"
+_RUN_KEYS = (
+    "answer",
+    "confidence",
+    "status",
+    "error",
+    "strategy",
+    "plan",
+    "difficulty",
+    "usage",
+    "candidates",
+)
 
 
 def sample_pool_kind(config: SweepConfig) -> str:
@@ -96,6 +105,8 @@ def run_graph(
     out = graph.invoke(
         {"question": item.question},
         context=TTCContext(seed=question_seed(item.qid, seed), budget=Budget(generations=budget)),
+        # More than the output schema: the plan the router chose, and any error.
+        output_keys=list(_RUN_KEYS),
     )
     wall = time.perf_counter() - started
     usage = out.get("usage") or {}
@@ -414,15 +425,15 @@ class SweepRunner:
             if all(k in have for k in keys):
                 self._count(summary, "graphs", False)
                 continue
-            graph = self._graph(
-                config_key(cfg),
-                lambda cfg=cfg: create_strategy_graph(
+            key = config_key(cfg)
+            if key not in self._graphs:
+                self._graphs[key] = create_strategy_graph(
                     cfg,
                     self.models.generator,
                     verifier=self.models.verifier,
                     reviser=self.models.reviser,
-                ),
-            )
+                ).compile()
+            graph = self._graphs[key]
             payload = run_graph(graph, item, budget, seed, self.checker)
             payload["config"] = cfg.to_dict()
             self.cache.put_results([(k, payload) for k in keys])
