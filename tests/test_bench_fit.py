@@ -100,3 +100,32 @@ def test_runs_as_measured() -> None:
 def test_fit_needs_results() -> None:
     with pytest.raises(ValueError, match="no arm has results"):
         fit_policy({}, QIDS, bin_of, arms=ARMS, budgets=[16])
+
+
+def test_pooling_when_one_arm_cross_validates_better_than_per_bin_choices() -> None:
+    table = base_table()
+    for b in range(1, 6):
+        group = [q for q in QIDS if bin_of(q, 16) == b]
+        fold_a, _ = folds_of(group)
+        for q in group:
+            # A trap for per-bin choice: best-of-N looks perfect on one fold of each bin.
+            table[(q, "bon_weighted", 16)] = 1.0 if q in fold_a else 0.0
+            table[(q, "majority", 16)] = 0.6
+    binned = fit_policy(table, QIDS, bin_of, arms=ARMS, budgets=[16])
+    # Each bin: chosen on a -> best-of-N, scores 0 on b; chosen on b -> majority, 0.6 on a.
+    assert binned.cv_overall[16] == pytest.approx(0.3)
+    assert not binned.pooled[16]
+    pooled = fit_policy(table, QIDS, bin_of, arms=ARMS, budgets=[16], pool_when_better=True)
+    assert pooled.cv_pooled[16] >= binned.cv_overall[16]
+    assert pooled.pooled[16]
+    assert pooled.cv_overall[16] == pytest.approx(pooled.cv_pooled[16])
+    assert {pooled.choices[b][16].arm for b in range(1, 6)} == {"majority"}
+    # Where bins really differ, per-bin choice cross-validates better and is kept.
+    separable = base_table()
+    for q in QIDS:
+        easy = bin_of(q, 16) <= 2
+        separable[(q, "majority", 16)] = 1.0 if easy else 0.0
+        separable[(q, "bon_weighted", 16)] = 0.0 if easy else 1.0
+    kept = fit_policy(separable, QIDS, bin_of, arms=ARMS, budgets=[16], pool_when_better=True)
+    assert not kept.pooled[16]
+    assert kept.choices[1][16].arm == "majority" and kept.choices[5][16].arm == "bon_weighted"

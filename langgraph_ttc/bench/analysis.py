@@ -220,7 +220,9 @@ def _fit_predicted(data: SplitData, config: SweepConfig) -> PolicyFit:
         f"({len(data.items)} questions): per predicted-difficulty bin and budget, the arm with "
         "the best accuracy whose cost with the router's probes fits the budget (probe-aware; "
         "two-fold cross-validated in the report). Bins: quantiles of the mean PRM score "
-        f"of {k} probes. Budgets above {max(_keys(config))} use the largest entry."
+        f"of {k} probes. Where one arm for all bins cross-validates at least as well as "
+        "per-bin choices, that arm fills every bin. Budgets above "
+        f"{max(_keys(config))} use the largest entry."
     )
     return fit_policy(
         data.table,
@@ -229,6 +231,7 @@ def _fit_predicted(data: SplitData, config: SweepConfig) -> PolicyFit:
         arms=_candidate_arms(config),
         budgets=_keys(config),
         probes=_probes,
+        pool_when_better=True,
         thresholds=thresholds,
         default_bin=3,
         description=description,
@@ -749,7 +752,13 @@ def _analyse(
         co["predicted"] = {
             "thresholds": [_r(t) for t in th],
             "cv": [
-                {"budget": k, "accuracy": _r(v), "generations": _r(pred_fit.cv_cost[k], 3)}
+                {
+                    "budget": k,
+                    "accuracy": _r(v),
+                    "generations": _r(pred_fit.cv_cost[k], 3),
+                    "pooled_accuracy": _r(pred_fit.cv_pooled.get(k)),
+                    "pooled": pred_fit.pooled.get(k, False),
+                }
                 for k, v in sorted(pred_fit.cv_overall.items())
             ],
             "choices": _choices(pred_fit),
@@ -762,6 +771,31 @@ def _analyse(
                 co[name]["needed"] = needed_budget(curve, t)
         if target is not None and config.eval_split != config.fit_split:
             co["allocation"] = _allocation(fit_data, eval_data, pred_fit, keys, 16.0)
+        # Beyond the paper: no difficulty at all, so no probes: the best arm per budget
+        # (any arm costing at most the budget), chosen on the fit split.
+        fixed_fit = fit_policy(
+            fit_data.table,
+            fit_data.qids,
+            lambda _q, _b: None,
+            arms=_candidate_arms(config),
+            budgets=keys,
+            probes=lambda _b: 0,
+            description="one arm per budget for every question (no probes)",
+        )
+        co["no_router"] = {
+            "cv": [
+                {"budget": k, "accuracy": _r(v)} for k, v in sorted(fixed_fit.cv_overall.items())
+            ],
+            "choices": {
+                str(k): f"{c.arm}@{c.budget}" for k, c in sorted(fixed_fit.choices[1].items())
+            },
+            "test": _simulate(
+                eval_data, fixed_fit, lambda _q, _b: None, keys, eval_data.oracle_bins
+            ),
+        }
+        if target is not None:
+            curve = [(p["generations"], p["accuracy"]) for p in co["no_router"]["test"]["curve"]]
+            co["no_router"]["needed"] = needed_budget(curve, float(target["accuracy"]))
     if target is not None:
         bon_curve = [
             (float(p["generations"] or 0), float(p["accuracy"] or 0))
@@ -789,6 +823,34 @@ def _analyse(
         name = router_arm(policy)
         runs = _router_runs(eval_data, name, config.router_budgets)
         co["router"] = {"arm": name, "runs": runs}
+        # Routers that ran other policies on the same questions (e.g. the hand-set default).
+        others = sorted(
+            {r.key.arm for r in eval_data.rows if r.key.arm.startswith("router:")} - {name}
+        )
+        co["other_routers"] = []
+        for other in others:
+            stored = cache.get_meta(f"policy:{other}") or {}
+            other_runs = _router_runs(eval_data, other, config.router_budgets)
+            co["other_routers"].append(
+                {
+                    "arm": other,
+                    "description": str(stored.get("description", ""))[:160],
+                    "runs": [
+                        {
+                            k: p[k]
+                            for k in (
+                                "budget",
+                                "accuracy",
+                                "low",
+                                "high",
+                                "generations",
+                                "questions",
+                            )
+                        }
+                        for p in other_runs
+                    ],
+                }
+            )
         if target is not None and runs:
             curve = [(float(p["generations"]), float(p["accuracy"])) for p in runs]
             co["router"]["needed"] = needed_budget(curve, float(target["accuracy"]))

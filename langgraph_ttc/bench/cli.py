@@ -366,13 +366,15 @@ def _fit(args: argparse.Namespace) -> int:
     lines = [
         f"fitted on {split} ({len(items[split])} questions), probe cost counted; 2-fold CV per bin:"
     ]
-    lines.append("budget  cv_accuracy  cv_generations  choices per bin 1..5")
+    lines.append("budget  cv_accuracy  cv_generations  one_arm  choices per bin 1..5")
     for key in sorted(fit.cv_overall):
         choices = " | ".join(
             f"{fit.choices[b][key].arm}@{fit.choices[b][key].budget}" for b in range(1, 6)
         )
+        pooled = "yes" if fit.pooled.get(key) else "no"
         lines.append(
-            f"{key:>6}  {fit.cv_overall[key]:>11.3f}  {fit.cv_cost[key]:>14.1f}  {choices}"
+            f"{key:>6}  {fit.cv_overall[key]:>11.3f}  {fit.cv_cost[key]:>14.1f}  {pooled:>7}  "
+            f"{choices}"
         )
     lines.append(f"policy: {path}")
     sys.stdout.write("\n".join(lines) + "\n")

@@ -36,7 +36,7 @@ Ties go to the cheaper arm, then to the arm listed first.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from langgraph_ttc.bench.arms import Arm
 from langgraph_ttc.bench.stats import stable_hash
@@ -84,6 +84,9 @@ class PolicyFit:
         cv_cost: ``{budget: generations}``: the mean cost of the cross-validated
             choices, probes included.
         mode: ``matched`` or ``probe_aware``.
+        cv_pooled: ``{budget: accuracy}``: two-fold CV of one arm for all bins.
+        pooled: ``{budget: bool}``: whether the policy holds one arm for all
+            bins there (no estimate at that budget, or ``pool_when_better``).
     """
 
     policy: ComputePolicy
@@ -92,6 +95,8 @@ class PolicyFit:
     cv_overall: dict[int, float]
     cv_cost: dict[int, float]
     mode: str
+    cv_pooled: dict[int, float] = field(default_factory=dict)
+    pooled: dict[int, bool] = field(default_factory=dict)
 
 
 def folds_of(qids: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -160,6 +165,37 @@ def _score(table: Table, qids: Sequence[str], choice: Choice) -> float | None:
     return sum(v for v in values if v is not None) / len(values)
 
 
+def _cross_validate(
+    table: Table,
+    groups: Sequence[Sequence[str]],
+    cands: Sequence[tuple[int, Arm, int, StrategyConfig, int]],
+    fallback: Choice,
+) -> tuple[list[float | None], float, float, int]:
+    """Two-fold CV of choosing within each group: accuracy per group; totals of acc, cost, n."""
+    per_group: list[float | None] = []
+    total_acc = total_cost = 0.0
+    total_q = 0
+    for group in groups:
+        fold_a, fold_b = folds_of(group)
+        scored = cost = 0.0
+        count = 0
+        for chosen_on, scored_on in ((fold_a, fold_b), (fold_b, fold_a)):
+            if not scored_on:
+                continue
+            pick = (_best(table, chosen_on, cands) if chosen_on else None) or fallback
+            acc = _score(table, scored_on, pick)
+            if acc is None:
+                continue
+            scored += acc * len(scored_on)
+            count += len(scored_on)
+            cost += pick.cost * len(scored_on)
+        per_group.append(scored / count if count else None)
+        total_acc += scored
+        total_cost += cost
+        total_q += count
+    return per_group, total_acc, total_cost, total_q
+
+
 def fit_policy(
     table: Table,
     qids: Sequence[str],
@@ -169,6 +205,7 @@ def fit_policy(
     budgets: Sequence[int],
     keys: Sequence[int] | None = None,
     probes: Callable[[int], int | None] | None = None,
+    pool_when_better: bool = False,
     thresholds: Sequence[float] = (0.8, 0.6, 0.4, 0.2),
     default_bin: int = 3,
     description: str = "",
@@ -185,6 +222,10 @@ def fit_policy(
         keys: The policy's budget keys (default: ``budgets``).
         probes: Probes the router draws at a key budget (``None`` for none);
             ``probes=None`` altogether selects the paper's matched mode.
+        pool_when_better: Beyond the paper: at a budget where one arm for all
+            bins has a cross-validated accuracy at least as high as choosing
+            per bin, write that one arm into every bin (per-bin choices on a
+            few questions per bin overfit).
         thresholds: The policy's bin thresholds on the predicted score.
         default_bin: The policy's bin for unestimated questions.
         description: Stored in the policy.
@@ -201,6 +242,8 @@ def fit_policy(
     cv: dict[int, dict[int, float]] = {b: {} for b in range(1, NUM_BINS + 1)}
     cv_overall: dict[int, float] = {}
     cv_cost: dict[int, float] = {}
+    cv_pooled: dict[int, float] = {}
+    pooled: dict[int, bool] = {}
     for key in keys:
         p = None if probes is None else probes(key)
         cands = _candidates(arms, budgets, key, p, matched)
@@ -210,41 +253,27 @@ def fit_policy(
         members: dict[int | None, list[str]] = {}
         for q in qids:
             members.setdefault(bin_of(q, key), []).append(q)
-        total_q: int = 0
-        total_acc = total_cost_ = 0.0
-        for bin_ in range(1, NUM_BINS + 1):
-            group = members.get(bin_, [])
-            choice = _best(table, group, cands) if group else None
-            choices[bin_][key] = choice or overall
         # Questions with no estimate are routed with the default bin: one choice for all.
-        unbinned = members.get(None, [])
-        if unbinned:
+        binned = None not in members
+        for bin_ in range(1, NUM_BINS + 1):
+            group = members.get(bin_, []) if binned else []
+            choices[bin_][key] = (_best(table, group, cands) if group else None) or overall
+        names = sorted(members, key=lambda b: -1 if b is None else b)
+        per_bin, acc, cost, count = _cross_validate(
+            table, [members[b] for b in names], cands, overall
+        )
+        _, acc_all, cost_all, count_all = _cross_validate(table, [list(qids)], cands, overall)
+        cv_pooled[key] = acc_all / count_all if count_all else float("nan")
+        pooled[key] = not binned or (pool_when_better and count_all > 0 and acc_all >= acc - 1e-12)
+        if pooled[key] and binned:
             for bin_ in range(1, NUM_BINS + 1):
                 choices[bin_][key] = overall
-        for b, group in members.items():
-            fold_a, fold_b = folds_of(group)
-            scored = 0.0
-            count = 0
-            cost = 0.0
-            for chosen_on, scored_on in ((fold_a, fold_b), (fold_b, fold_a)):
-                if not scored_on:
-                    continue
-                pick = _best(table, chosen_on, cands) if chosen_on else None
-                pick = pick or overall
-                acc = _score(table, scored_on, pick)
-                if acc is None:
-                    continue
-                scored += acc * len(scored_on)
-                count += len(scored_on)
-                cost += pick.cost * len(scored_on)
-            if count:
-                if b is not None:
-                    cv[b][key] = scored / count
-                total_acc += scored
-                total_cost_ += cost
-                total_q += count
-        cv_overall[key] = total_acc / total_q if total_q else float("nan")
-        cv_cost[key] = total_cost_ / total_q if total_q else float("nan")
+            acc, cost, count = acc_all, cost_all, count_all
+        for b, value in zip(names, per_bin, strict=True):
+            if b is not None and value is not None:
+                cv[b][key] = value
+        cv_overall[key] = acc / count if count else float("nan")
+        cv_cost[key] = cost / count if count else float("nan")
     policy = ComputePolicy(
         thresholds=tuple(thresholds),
         table={b: {k: c.config for k, c in row.items()} for b, row in choices.items()},
@@ -252,5 +281,12 @@ def fit_policy(
         description=description,
     )
     return PolicyFit(
-        policy, choices, cv, cv_overall, cv_cost, "matched" if matched else "probe_aware"
+        policy,
+        choices,
+        cv,
+        cv_overall,
+        cv_cost,
+        "matched" if matched else "probe_aware",
+        cv_pooled,
+        pooled,
     )

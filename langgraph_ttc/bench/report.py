@@ -135,6 +135,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
                 "as in the paper)",
             ),
             ("predicted", "compute-optimal, predicted bins (simulated; probes counted)"),
+            ("no_router", "no router: the best arm per budget for all questions (simulated)"),
         ):
             need = co.get(name, {}).get("needed")
             if need:
@@ -189,6 +190,14 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
             rows,
         )
         lines.append("")
+    for other in co.get("other_routers", []):
+        lines += [f"### The router with another policy ({other['arm']})", ""]
+        lines += [f"Policy: {other['description']}", ""]
+        lines += _table(
+            ["budget", "accuracy", "generations used"],
+            [[str(r["budget"]), _cell(r), f"{r['generations']:.1f}"] for r in other["runs"]],
+        )
+        lines.append("")
     for name, label in (
         ("oracle", "oracle bins, matched budgets"),
         ("predicted", "predicted bins, probe-aware"),
@@ -206,6 +215,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
                     _cell(p),
                     f"{p['generations']:.1f}",
                     f"{cv.get(p['budget'], {}).get('accuracy') or 0:.3f}",
+                    "yes" if cv.get(p["budget"], {}).get("pooled") else "no",
                     ", ".join(f"{k} x{v}" for k, v in p["choices"].items()),
                 ]
             )
@@ -215,6 +225,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
                 f"{ev} accuracy",
                 "generations",
                 "2-fold CV accuracy (fit split)",
+                "one arm for all bins",
                 "arms chosen (questions)",
             ],
             rows,
@@ -222,8 +233,28 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
         lines.append("")
     alloc = co.get("allocation")
     early = co.get("early_stop")
-    if alloc or early:
+    no_router = co.get("no_router")
+    if alloc or early or no_router:
         lines += ["### Beyond the paper (simulated from the cached pools)", ""]
+        if no_router:
+            lines.append(
+                "No router: one arm per budget for every question (no probes, no difficulty), "
+                "chosen on the fit split."
+            )
+            lines.append("")
+            lines += _table(
+                ["budget", "accuracy", "generations", "arm"],
+                [
+                    [
+                        str(p["budget"]),
+                        _cell(p),
+                        f"{p['generations']:.1f}",
+                        no_router["choices"].get(str(p["budget"]), ""),
+                    ]
+                    for p in no_router["test"]["curve"]
+                ],
+            )
+            lines.append("")
         if early:
             rows = [[t, _cell(v), f"{v['generations']:.1f}"] for t, v in early["test"].items()]
             lines.append(
