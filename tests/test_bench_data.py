@@ -104,3 +104,50 @@ def test_suite_items_are_stable() -> None:
     assert items == suite_items("test", 12)
     assert {i.group for i in items} == {f"ops={k}" for k in range(1, 7)}
     assert all(i.qid == question_id(i.question) for i in items)
+
+
+def test_ttc_bench_on_a_users_file_with_real_transformers_models(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path / "mine.jsonl",
+        [json.dumps({"id": f"q{i}", "question": f"{i}+{i}", "answer": 2 * i}) for i in range(1, 6)],
+    )
+    out = tmp_path / "out"
+    args = [
+        "bench",
+        "--data",
+        str(path),
+        "--checker",
+        "langgraph_ttc.answers:answers_equal",
+        "--model",
+        str(tiny_model_dir),
+        "--verifier",
+        str(tiny_model_dir),
+        "--out",
+        str(out),
+        "--budgets",
+        "1,2",
+        "--tree-budgets",
+        "2",
+        "--router-budgets",
+        "2",
+        "--pool-size",
+        "2",
+        "--seeds",
+        "1",
+        "--max-tokens",
+        "8",
+        "--arms",
+        "greedy,majority,bon_weighted,beam_m4",
+        "--no-progress",
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+    data = json.loads((out / "results.json").read_text())
+    assert data["questions"] == {"data": 5}
+    curves = data["splits"]["data"]["curves"]
+    assert {"greedy", "majority", "bon_weighted", "beam_m4"} <= set(curves)
+    assert (out / "report.md").read_text().startswith("# langgraph-ttc benchmark")
+    # Run again: everything comes from the cache.
+    assert main(args) == 0
+    assert "0 units computed" in capsys.readouterr().out

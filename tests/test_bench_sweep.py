@@ -132,3 +132,24 @@ def test_the_report_is_a_pure_function_of_the_cache(tmp_path: Path) -> None:
     assert [r["budget"] for r in co["router"]["runs"]] == [2, 4]
     # The router's probes are counted: it never spends more than its budget.
     assert all(r["generations"] <= r["budget"] for r in co["router"]["runs"])
+
+
+def test_fit_policy_command_writes_a_loadable_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dataclasses import asdict
+
+    from langgraph_ttc.cli import main
+    from langgraph_ttc.router.policy import ComputePolicy
+
+    run(tmp_path, Models())
+    with BenchCache(tmp_path / "cache.sqlite") as cache:
+        cache.set_meta("config", CONFIG.to_dict())
+        cache.set_meta("items", {s: [asdict(i) for i in v] for s, v in ITEMS.items()})
+    assert main(["fit-policy", "--out", str(tmp_path), "--write", str(tmp_path / "p.json")]) == 0
+    out = capsys.readouterr().out
+    assert "fitted on validation (5 questions)" in out and "cv_accuracy" in out
+    policy = ComputePolicy.load(tmp_path / "p.json")
+    assert sorted(policy.table[1]) == [1, 2, 4]
+    assert main(["fit-policy", "--out", str(tmp_path), "--split", "nope"]) == 2
+    assert "not in the cache" in capsys.readouterr().err

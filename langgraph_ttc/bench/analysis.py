@@ -118,8 +118,9 @@ class SplitData:
         return [i.qid for i in self.items]
 
     def predicted(self, qid: str, probes: int) -> float:
-        """The mean PRM score of the question's first ``probes`` pool samples."""
-        return predicted_score(self.pools[qid], probes)
+        """The mean PRM score of the question's first ``probes`` pool samples (or all, if fewer)."""
+        pool = self.pools[qid]
+        return predicted_score(pool, min(probes, len(pool["samples"])))
 
     def accuracy(
         self, arm: str, budget: int, qids: Sequence[str] | None = None

@@ -71,6 +71,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--revision-chains", type=_positive)
     p.add_argument("--revision-length", type=_positive)
     p.add_argument("--arms", type=_names, help="comma-separated arm names (default: all)")
+    p.add_argument("--max-tokens", type=_positive, help="token cap per solution (default 256)")
     p.add_argument("--no-router", action="store_true", help="skip the router runs")
     p.add_argument("--no-large", action="store_true", help="skip the reference model")
     p.add_argument("--data", type=Path, metavar="FILE.jsonl", help="your questions and answers")
@@ -145,6 +146,7 @@ def _config(args: argparse.Namespace) -> Any:
         "revision_chains",
         "revision_length",
         "arms",
+        "max_tokens",
     ):
         value = getattr(args, name)
         if value is not None:

@@ -114,7 +114,8 @@ def _accuracy_by_bin(plt: Any, analysis: Mapping[str, Any], path: Path) -> None:
         ax.set_ylim(0, 1)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("accuracy")
-    axes[0][-1].legend(fontsize=7)
+    if axes[0][-1].get_legend_handles_labels()[0]:
+        axes[0][-1].legend(fontsize=7)
     _save(fig, path)
     plt.close(fig)
 

@@ -250,7 +250,8 @@ def build_revision_pool(
         {"question": item.question},
         context=TTCContext(seed=seed, plan=plan, max_tokens=max_tokens),
     )
-    if out.get("status") != "done":
+    # "no_candidates" is a finished run whose attempts hold no answer: a result, not a fault.
+    if out.get("status") not in ("done", "no_candidates"):
         raise RuntimeError(
             f"revision pool for {item.qid}: the run ended with status {out.get('status')!r} "
             f"({out.get('error')})"

@@ -27,6 +27,13 @@ def write_json(analysis: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
+def _n(x: Any, spec: str) -> str:
+    """A number formatted with ``spec``, or a dash for a missing one."""
+    if x is None or (isinstance(x, float) and x != x):
+        return "–"
+    return format(x, spec)
+
+
 def _ints(values: Sequence[int]) -> str:
     return ", ".join(map(str, values))
 
@@ -170,10 +177,10 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
                 [
                     str(r["budget"]),
                     _cell(r),
-                    f"{r['generations']:.1f}",
-                    f"{r['probes']:.1f}",
-                    f"{r['flops']:.3g}",
-                    f"{r['verifier_tokens']:.4g}",
+                    f"{_n(r['generations'], '.1f')}",
+                    f"{_n(r['probes'], '.1f')}",
+                    f"{_n(r['flops'], '.3g')}",
+                    f"{_n(r['verifier_tokens'], '.4g')}",
                     ", ".join(f"{k} {v}" for k, v in r["strategies"].items()),
                 ]
             )
@@ -195,7 +202,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
         lines += [f"Policy: {other['description']}", ""]
         lines += _table(
             ["budget", "accuracy", "generations used"],
-            [[str(r["budget"]), _cell(r), f"{r['generations']:.1f}"] for r in other["runs"]],
+            [[str(r["budget"]), _cell(r), f"{_n(r['generations'], '.1f')}"] for r in other["runs"]],
         )
         lines.append("")
     for name, label in (
@@ -213,7 +220,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
                 [
                     str(p["budget"]),
                     _cell(p),
-                    f"{p['generations']:.1f}",
+                    f"{_n(p['generations'], '.1f')}",
                     f"{cv.get(p['budget'], {}).get('accuracy') or 0:.3f}",
                     "yes" if cv.get(p["budget"], {}).get("pooled") else "no",
                     ", ".join(f"{k} x{v}" for k, v in p["choices"].items()),
@@ -248,7 +255,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
                     [
                         str(p["budget"]),
                         _cell(p),
-                        f"{p['generations']:.1f}",
+                        f"{_n(p['generations'], '.1f')}",
                         no_router["choices"].get(str(p["budget"]), ""),
                     ]
                     for p in no_router["test"]["curve"]
@@ -256,7 +263,9 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
             )
             lines.append("")
         if early:
-            rows = [[t, _cell(v), f"{v['generations']:.1f}"] for t, v in early["test"].items()]
+            rows = [
+                [t, _cell(v), f"{_n(v['generations'], '.1f')}"] for t, v in early["test"].items()
+            ]
             lines.append(
                 "Early stop: sample 4 at a time (the first 4 are the probes), stop when the "
                 "leading answer holds at least τ of the PRM-weighted vote, at most "
@@ -270,7 +279,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
                 f"Budget allocation across the batch (mean ≤ {alloc['target']:g} generations, "
                 f"chosen on the fit split per predicted bin: {alloc['budgets_by_bin']}): "
                 f"accuracy {_cell(alloc)} "
-                f"at {alloc['generations']:.1f} generations per question."
+                f"at {_n(alloc['generations'], '.1f')} generations per question."
             )
             lines.append("")
 
@@ -283,8 +292,8 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
     lines.append(
         "Bins: "
         + "; ".join(
-            f"{b}: {v['questions']} q, pass@1 {v['pass1_mean']:.2f} "
-            f"({v['pass1_min']:.2f}–{v['pass1_max']:.2f})"
+            f"{b}: {v['questions']} q, pass@1 {_n(v['pass1_mean'], '.2f')} "
+            f"({_n(v['pass1_min'], '.2f')}–{_n(v['pass1_max'], '.2f')})"
             for b, v in diff["bins"].items()
             if v["questions"]
         )
@@ -303,7 +312,9 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
             rows.append(
                 [str(b)]
                 + [
-                    f"{row[f'{a}@{budget}']['accuracy']:.3f}" if f"{a}@{budget}" in row else ""
+                    f"{_n(row[f'{a}@{budget}']['accuracy'], '.3f')}"
+                    if f"{a}@{budget}" in row
+                    else ""
                     for a in order
                 ]
             )
@@ -318,7 +329,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
         rows.append(
             [b]
             + [
-                f"{row.get(a, float('nan')):.3f}"
+                f"{_n(row.get(a, float('nan')), '.3f')}"
                 for a in (
                     "majority",
                     "bon_weighted",
@@ -327,7 +338,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
                     "bon_max",
                 )
             ]
-            + [f"{prm['pass_at'].get(b, float('nan')):.3f}"]
+            + [f"{_n(prm['pass_at'].get(b, float('nan')), '.3f')}"]
         )
     lines += _table(
         [
@@ -348,9 +359,9 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
         [
             [
                 f,
-                f"{v['all']:.3f}",
+                f"{_n(v['all'], '.3f')}",
                 f"{v['within_question_mean'] or 0:.3f} ({v['questions_with_both']} q)",
-                ", ".join("–" if x is None else f"{x:.2f}" for x in v["by_bin"].values()),
+                ", ".join("–" if x is None else f"{_n(x, '.2f')}" for x in v["by_bin"].values()),
             ]
             for f, v in auc.items()
         ],
@@ -377,7 +388,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
                     f"{e['X']:.0f}",
                     str(e["budget"]),
                     "; ".join(
-                        f"bin {b}: {v['router']:.2f} vs {v['large']:.2f}"
+                        f"bin {b}: {_n(v['router'], '.2f')} vs {_n(v['large'], '.2f')}"
                         for b, v in e["by_bin"].items()
                     ),
                     f"{e.get('flops_used_vs_small_greedy', 0) or 0:.1f}x small greedy",
@@ -398,9 +409,9 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
     if "predicted_bin_exact_agreement" in diff:
         lines.append(
             " Predicted bin = oracle bin for "
-            f"{diff['predicted_bin_exact_agreement']:.0%} of questions, "
-            f"within one bin for {diff['predicted_bin_within_one']:.0%}; predicted bin sizes "
-            f"{diff['predicted_bin_sizes']}."
+            f"{_n(diff['predicted_bin_exact_agreement'], '.0%')} of questions, "
+            f"within one bin for {_n(diff['predicted_bin_within_one'], '.0%')}; "
+            f"predicted bin sizes {diff['predicted_bin_sizes']}."
         )
     lines.append("")
     for p in plots:

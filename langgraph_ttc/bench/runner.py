@@ -102,12 +102,21 @@ def run_graph(
     the generator; the verifier's apart), probes included.
     """
     started = time.perf_counter()
-    out = graph.invoke(
-        {"question": item.question},
-        context=TTCContext(seed=question_seed(item.qid, seed), budget=Budget(generations=budget)),
-        # More than the output schema: the plan the router chose, and any error.
-        output_keys=list(_RUN_KEYS),
-    )
+    try:
+        out = graph.invoke(
+            {"question": item.question},
+            context=TTCContext(
+                seed=question_seed(item.qid, seed), budget=Budget(generations=budget)
+            ),
+            # More than the output schema: the plan the router chose, and any error.
+            output_keys=list(_RUN_KEYS),
+        )
+    except ValueError as exc:
+        # The nodes refuse a call whose samples all came back empty (a broken or
+        # untrained model): that run failed, the sweep goes on and the report counts it.
+        if "returned empty text" not in str(exc):
+            raise
+        out = {"status": "empty_output", "error": str(exc), "answer": None}
     wall = time.perf_counter() - started
     usage = out.get("usage") or {}
     cands = out.get("candidates") or []
