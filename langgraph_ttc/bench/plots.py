@@ -65,13 +65,25 @@ def _accuracy_vs_budget(plt: Any, analysis: Mapping[str, Any], path: Path) -> No
     sweep = analysis["sweep"]
     curves = analysis["splits"][sweep["eval_split"]]["curves"]
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for arm in _MAIN_ARMS:
+    colors = plt.get_cmap("tab20").colors
+    for i, arm in enumerate(_MAIN_ARMS):
         points = curves.get(arm)
         if not points:
             continue
         xs, ys, err = _errs(points)
         style = "o" if len(points) == 1 else "-o"
-        ax.errorbar(xs, ys, yerr=err, fmt=style, ms=3, capsize=2, lw=1.2, label=_LABELS[arm])
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=err,
+            fmt=style,
+            ms=3,
+            capsize=2,
+            lw=1.2,
+            elinewidth=0.6,
+            color=colors[(2 * i) % 20 if i < 10 else 2 * (i - 10) + 1],
+            label=_LABELS[arm],
+        )
     runs = analysis.get("compute_optimal", {}).get("router", {}).get("runs", [])
     if runs:
         xs, ys, err = _errs(runs)
@@ -83,7 +95,7 @@ def _accuracy_vs_budget(plt: Any, analysis: Mapping[str, Any], path: Path) -> No
     ax.set_ylabel(f"accuracy ({sweep['eval_split']})")
     ax.set_title("Accuracy vs test-time compute")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
     plt.close(fig)
 
@@ -94,7 +106,16 @@ def _accuracy_by_bin(plt: Any, analysis: Mapping[str, Any], path: Path) -> None:
     budgets = [
         b for b in (4, 16, 64, 256) if any(k.endswith(f"@{b}") for v in by_bin.values() for k in v)
     ]
-    arms = ("majority", "bon_weighted", "beam_m4", "lookahead_k1", "dvts_m4", "revise_s4")
+    arms = (
+        "majority",
+        "bon_weighted",
+        "beam_m4",
+        "lookahead_k1",
+        "dvts_m4",
+        "revise_s4",
+        "revise_s8",
+    )
+    colors = plt.get_cmap("tab10").colors
     fig, axes = plt.subplots(
         1, max(1, len(budgets)), figsize=(3.6 * max(1, len(budgets)), 3.6), squeeze=False
     )
@@ -107,15 +128,29 @@ def _accuracy_by_bin(plt: Any, analysis: Mapping[str, Any], path: Path) -> None:
                 float(by_bin.get(str(b), {}).get(f"{arm}@{budget}", {}).get("accuracy") or 0)
                 for b in range(1, NUM_BINS + 1)
             ]
-            ax.bar(xs, ys, width=width, label=_LABELS[arm])
+            ax.bar(xs, ys, width=width, label=_LABELS[arm], color=colors[arms.index(arm)])
         ax.set_title(f"N = {budget}")
         ax.set_xlabel("difficulty bin (1 easiest; oracle)")
         ax.set_xticks(range(1, NUM_BINS + 1))
         ax.set_ylim(0, 1)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("accuracy")
-    if axes[0][-1].get_legend_handles_labels()[0]:
-        axes[0][-1].legend(fontsize=7)
+    # One legend for all panels (colours are fixed per arm).
+    found: dict[str, Any] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            found.setdefault(label, handle)
+    order = [_LABELS[a] for a in arms if _LABELS[a] in found]
+    handles, labels = [found[label] for label in order], order
+    if handles:
+        fig.legend(
+            handles,
+            labels,
+            fontsize=7,
+            loc="lower center",
+            ncol=len(labels),
+            bbox_to_anchor=(0.5, -0.12),
+        )
     _save(fig, path)
     plt.close(fig)
 
@@ -172,7 +207,7 @@ def _compute_optimal(plt: Any, analysis: Mapping[str, Any], path: Path) -> None:
     ax.set_ylabel(f"accuracy ({sweep['eval_split']})")
     ax.set_title("Compute-optimal scaling vs best-of-N")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
     plt.close(fig)
 
@@ -199,7 +234,7 @@ def _flops_matched(plt: Any, analysis: Mapping[str, Any], path: Path) -> bool:
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("accuracy")
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"FLOPs-matched: {fm['M']:.1f}x larger model vs test-time compute")
+    fig.suptitle(f"FLOPs-matched: {fm['M']:.1f}x larger model vs test-time compute", y=1.03)
     _save(fig, path)
     plt.close(fig)
     return True
