@@ -901,11 +901,25 @@ def _flops_matched(
         "ratios": [],
     }
     name = router_arm(policy) if policy is not None else None
+    greedy_flops = float((small_greedy or {}).get("flops") or 0.0)
     for ratio in FLOPS_RATIOS:
         x = m + 3 * (m - 1) / ratio
-        runs = [b for b in config.router_budgets if b <= x + 1e-9]
-        budget = max(runs) if runs else None
-        entry: dict[str, Any] = {"R": ratio, "X": _r(x, 1), "budget": budget}
+        # Matched in FLOPs, not generations: a revision's long context costs more
+        # than a greedy pass. The router's largest budget whose mean generator FLOPs
+        # stay within X greedy passes of policy-small (the verifier is not counted).
+        by_gens = [b for b in config.router_budgets if b <= x + 1e-9]
+        fits = []
+        for b in config.router_budgets:
+            acc = data.accuracy(name, b) if name is not None else None
+            if acc is not None and greedy_flops and float(acc["flops"] or 0) <= x * greedy_flops:
+                fits.append(b)
+        budget = max(fits) if fits else None
+        entry: dict[str, Any] = {
+            "R": ratio,
+            "X": _r(x, 1),
+            "budget": budget,
+            "budget_by_generations": max(by_gens) if by_gens else None,
+        }
         if budget is not None and name is not None and (name, budget) in data.per_q:
             router = data.accuracy(name, budget)
             assert router is not None
@@ -937,7 +951,7 @@ def _flops_matched(
             entry["by_bin"] = by_bin
         else:
             entry["missing"] = (
-                f"no router run at a budget <= {x:.0f} generations in this sweep"
+                f"no router budget in this sweep spends at most {x:.0f} greedy passes of FLOPs"
                 if budget is None
                 else f"the router did not run at {budget} generations"
             )

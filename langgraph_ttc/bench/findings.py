@@ -256,7 +256,8 @@ def _flops(fm: Mapping[str, Any]) -> Finding:
             for b, v in sorted(entry["by_bin"].items())
         )
         parts.append(
-            head + f", router at {entry['budget']}): router vs large per bin {cells}; "
+            head + f", router at budget {entry['budget']}, FLOPs-matched): router vs large per "
+            f"bin {cells}; "
             f"router ≥ large on bins {wins or 'none'}"
         )
         if entry["R"] < 1:

@@ -374,7 +374,9 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
             f"M = {fm['M']:.2f} ({fm['params_large']:,} / {fm['params_small']:,} parameters). "
             f"policy-large greedy: {_cell(fm['large_greedy'])}; "
             f"policy-small greedy: {_cell(fm['small_greedy'])}. "
-            "A small model may spend X = M + 3(M-1)/R greedy inferences."
+            "A small model may spend X = M + 3(M-1)/R greedy inferences; the router runs at "
+            "its largest budget whose mean generator FLOPs stay within X greedy passes "
+            "(revisions read long contexts, so generations undercount their FLOPs)."
         )
         lines.append("")
         rows = []
