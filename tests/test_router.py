@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,14 +10,46 @@ import pytest
 
 from langgraph_ttc.router import ComputePolicy, OracleDifficulty, VerifierDifficulty
 from langgraph_ttc.router.difficulty import ProbeSettings, agreement, run_estimate
-from langgraph_ttc.router.planning import total_cost
+from langgraph_ttc.router.planning import available_plan, fit_after_probes, total_cost
 from langgraph_ttc.state import TTCContext
 from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
 from langgraph_ttc.suite.task import check, evaluate
-from langgraph_ttc.types import Budget, StrategyConfig
+from langgraph_ttc.types import STRATEGIES, Budget, StrategyConfig
 from tests.fakes import ScriptedGenerator, ScriptedVerifier
 
 Q = "34*7-95+84*4"
+
+
+def _paper_policy() -> ComputePolicy:
+    """The paper's shape, fixed for these tests (the shipped default gets refitted)."""
+
+    def row(pick: Callable[[int], StrategyConfig]) -> dict[int, StrategyConfig]:
+        return {
+            n: StrategyConfig("greedy", n=1) if n == 1 else pick(n) for n in (1, 2, 4, 8, 16, 32)
+        }
+
+    def beam(n: int) -> StrategyConfig:
+        if n < 4:
+            return StrategyConfig("best_of_n", n=n)
+        return StrategyConfig("beam", n=n, beam_width=2 if n < 16 else 4)
+
+    revise = row(lambda n: StrategyConfig("revise", n=n, sequential=min(4, n)))
+    table = {
+        1: revise,
+        2: revise,
+        3: row(beam),
+        4: row(beam),
+        5: row(lambda n: StrategyConfig("best_of_n", n=n)),
+    }
+    return ComputePolicy(thresholds=(0.6, 0.4, 0.2, 0.1), table=table)
+
+
+PAPER = _paper_policy()
+
+
+def _ttc(generator: Any, **kw: Any) -> Any:
+    kw.setdefault("policy", PAPER)
+    return create_ttc_graph(generator, **kw)
 
 
 def _ctx(budget: float | None = 16, **kw: object) -> TTCContext:
@@ -51,7 +84,7 @@ def _constant(score: float) -> ScriptedVerifier:
 
 def test_easy_question_goes_to_revisions_and_reuses_probes() -> None:
     gen, prm = ScriptedGenerator(error_rate=0.0), ScriptedVerifier()
-    out = _run(create_ttc_graph(gen, verifier=prm))
+    out = _run(_ttc(gen, verifier=prm))
     assert out["difficulty"] == 1
     assert out["strategy"] == "revise"
     assert out["answer"] == str(evaluate(Q))
@@ -64,7 +97,7 @@ def test_easy_question_goes_to_revisions_and_reuses_probes() -> None:
 
 def test_hard_question_goes_to_best_of_n_without_double_counting() -> None:
     gen, prm = ScriptedGenerator(error_rate=1.0), ScriptedVerifier(bad=0.05)
-    out = _run(create_ttc_graph(gen, verifier=prm))
+    out = _run(_ttc(gen, verifier=prm))
     assert out["difficulty"] == 5
     assert out["strategy"] == "best_of_n"
     # 4 probes, then best-of-16 draws only the 12 it still needs.
@@ -77,7 +110,7 @@ def test_hard_question_goes_to_best_of_n_without_double_counting() -> None:
 
 def test_medium_question_goes_to_beam_search_fitted_to_budget() -> None:
     gen = ScriptedGenerator(error_rate=0.3)
-    out = _run(create_ttc_graph(gen, verifier=_constant(0.3)))
+    out = _run(_ttc(gen, verifier=_constant(0.3)))
     assert out["difficulty"] == 3
     assert out["strategy"] == "beam"
     # Beam search draws its own paths: 16 - 4 probes = 12 beams, a multiple of M=4.
@@ -89,7 +122,7 @@ def test_medium_question_goes_to_beam_search_fitted_to_budget() -> None:
 @pytest.mark.parametrize("score", [0.95, 0.5, 0.3, 0.15, 0.01])
 def test_probes_plus_plan_never_exceed_the_budget(budget: int, score: float) -> None:
     gen = ScriptedGenerator(error_rate=0.3)
-    out = _run(create_ttc_graph(gen, verifier=_constant(score)), "12+7*3", _ctx(budget))
+    out = _run(_ttc(gen, verifier=_constant(score)), "12+7*3", _ctx(budget))
     probes = sum(c.get("source") == "probe" for c in out["candidates"])
     plan = StrategyConfig.from_dict(out["plan"])
     assert total_cost(plan, probes) <= budget
@@ -102,15 +135,24 @@ def test_probes_plus_plan_never_exceed_the_budget(budget: int, score: float) -> 
 
 def test_unset_budget_defaults_to_16_generations() -> None:
     gen = ScriptedGenerator(error_rate=1.0)
-    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier(bad=0.05)), Q, TTCContext(seed=0))
+    out = _run(_ttc(gen, verifier=ScriptedVerifier(bad=0.05)), Q, TTCContext(seed=0))
     assert out["strategy"] == "best_of_n"
     assert out["usage"]["generations"] == 16
+
+
+def test_the_shipped_policy_is_the_default() -> None:
+    gen = ScriptedGenerator(error_rate=0.3)
+    out = _run(create_ttc_graph(gen, verifier=_constant(0.3)))
+    policy = ComputePolicy.default()
+    wanted = available_plan(policy.lookup(policy.bin(0.3), 16), STRATEGIES, has_verifier=True)
+    assert out["difficulty"] == policy.bin(0.3)
+    assert out["plan"] == fit_after_probes(wanted, 16, 4).to_dict()
 
 
 def test_forced_plan_skips_the_probes() -> None:
     gen = ScriptedGenerator(error_rate=0.2)
     ctx = _ctx(plan=StrategyConfig("best_of_n", n=8))
-    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier()), Q, ctx)
+    out = _run(_ttc(gen, verifier=ScriptedVerifier()), Q, ctx)
     assert out["difficulty"] is None
     assert out["strategy"] == "best_of_n"
     assert gen.sample_counts == [8]
@@ -119,7 +161,7 @@ def test_forced_plan_skips_the_probes() -> None:
 def test_forced_plan_without_budget_runs_its_own_cost() -> None:
     gen = ScriptedGenerator(error_rate=0.2)
     ctx = TTCContext(seed=0, plan=StrategyConfig("best_of_n", n=40))
-    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier()), Q, ctx)
+    out = _run(_ttc(gen, verifier=ScriptedVerifier()), Q, ctx)
     assert gen.sample_counts == [40]
     assert out["usage"]["generations"] == 40
 
@@ -127,13 +169,13 @@ def test_forced_plan_without_budget_runs_its_own_cost() -> None:
 def test_forced_plan_the_graph_cannot_run_is_an_error() -> None:
     ctx = _ctx(plan=StrategyConfig("beam", n=8))
     with pytest.raises(ValueError, match=r"context\.plan\.strategy 'beam'"):
-        _run(create_ttc_graph(ScriptedGenerator()), Q, ctx)
+        _run(_ttc(ScriptedGenerator()), Q, ctx)
 
 
 def test_token_budget_binds_the_probes() -> None:
     gen = ScriptedGenerator(error_rate=0.2)
     ctx = TTCContext(seed=0, budget=Budget(generations=16, tokens=60))
-    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier()), Q, ctx)
+    out = _run(_ttc(gen, verifier=ScriptedVerifier()), Q, ctx)
     probe_request = gen.calls[0][0]
     assert probe_request.n * probe_request.max_tokens <= 60
     assert out["usage"]["generated_tokens"] <= 60
@@ -141,7 +183,7 @@ def test_token_budget_binds_the_probes() -> None:
 
 def test_without_a_verifier_agreement_and_majority() -> None:
     gen = ScriptedGenerator(error_rate=0.0)
-    graph = create_ttc_graph(gen)
+    graph = _ttc(gen)
     assert {"beam", "lookahead", "dvts", "best_of_n"}.isdisjoint(graph.nodes)
     out = _run(graph)
     # All 4 probes agree: agreement 1.0, the easiest bin; revisions need no verifier.
@@ -149,7 +191,7 @@ def test_without_a_verifier_agreement_and_majority() -> None:
     assert out["strategy"] == "revise"
     assert out["answer"] == str(evaluate(Q))
     scatter = ScriptedGenerator(script=lambda s: f"1+1=2\n#### {s.rng.randint(0, 10**9)}")
-    out = _run(create_ttc_graph(scatter))
+    out = _run(_ttc(scatter))
     # Every probe answers differently: agreement 0, the hardest bin, whose best-of-N
     # becomes majority voting without a verifier.
     assert out["difficulty"] == 5
@@ -158,15 +200,15 @@ def test_without_a_verifier_agreement_and_majority() -> None:
 
 def test_backend_failure_while_probing_ends_the_run_honestly() -> None:
     gen = ScriptedGenerator(fail_after=0)
-    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier()))
+    out = _run(_ttc(gen, verifier=ScriptedVerifier()))
     assert out["status"] == "backend_error"
     assert out["answer"] is None
     assert "router probes" in out["error"]
 
 
 async def test_async_matches_sync() -> None:
-    sync = _run(create_ttc_graph(ScriptedGenerator(), verifier=ScriptedVerifier()), Q, _ctx(seed=3))
-    graph = create_ttc_graph(ScriptedGenerator(), verifier=ScriptedVerifier()).compile()
+    sync = _run(_ttc(ScriptedGenerator(), verifier=ScriptedVerifier()), Q, _ctx(seed=3))
+    graph = _ttc(ScriptedGenerator(), verifier=ScriptedVerifier()).compile()
     out = await graph.ainvoke({"question": Q}, context=_ctx(seed=3), output_keys=KEYS)
     assert out["answer"] == sync["answer"]
     assert out["strategy"] == sync["strategy"]
@@ -178,7 +220,7 @@ def test_checkpointed_run_keeps_the_whole_state() -> None:
     from langchain_core.runnables import RunnableConfig
     from langgraph.checkpoint.memory import InMemorySaver
 
-    graph = create_ttc_graph(ScriptedGenerator(error_rate=1.0), verifier=ScriptedVerifier(bad=0.05))
+    graph = _ttc(ScriptedGenerator(error_rate=1.0), verifier=ScriptedVerifier(bad=0.05))
     app = graph.compile(checkpointer=InMemorySaver())
     config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
     app.invoke({"question": Q}, config, context=_ctx())
@@ -197,7 +239,7 @@ def test_custom_policy_and_strategy_subset() -> None:
     }
     policy = ComputePolicy(thresholds=(0.8, 0.6, 0.4, 0.2), table=table)
     gen = ScriptedGenerator(error_rate=0.3)
-    graph = create_ttc_graph(
+    graph = _ttc(
         gen, verifier=ScriptedVerifier(), policy=policy, strategies=("greedy", "beam", "best_of_n")
     )
     assert set(graph.nodes) == {"route", "greedy", "beam", "best_of_n"}
@@ -208,14 +250,14 @@ def test_custom_policy_and_strategy_subset() -> None:
 def test_bad_input_is_rejected_early() -> None:
     gen = ScriptedGenerator()
     with pytest.raises(ValueError, match="need a verifier"):
-        create_ttc_graph(gen, strategies=("beam",))
+        _ttc(gen, strategies=("beam",))
     with pytest.raises(ValueError, match="unknown strategies"):
-        create_ttc_graph(gen, strategies=("nope",))
+        _ttc(gen, strategies=("nope",))
     with pytest.raises(TypeError, match="policy"):
-        create_ttc_graph(gen, policy={"thresholds": []})  # type: ignore[arg-type]
+        _ttc(gen, policy={"thresholds": []})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="estimator"):
-        create_ttc_graph(gen, estimator=object())  # type: ignore[arg-type]
-    graph = create_ttc_graph(gen).compile()
+        _ttc(gen, estimator=object())  # type: ignore[arg-type]
+    graph = _ttc(gen).compile()
     with pytest.raises(ValueError, match="question"):
         graph.invoke({"question": "   "}, context=_ctx())
     assert gen.calls == []
@@ -300,7 +342,7 @@ def test_oracle_difficulty() -> None:
 def test_oracle_routes_the_graph() -> None:
     gen = ScriptedGenerator(error_rate=0.3)
     oracle = OracleDifficulty(pass_rates={Q: 0.01})
-    out = _run(create_ttc_graph(gen, verifier=ScriptedVerifier(), estimator=oracle))
+    out = _run(_ttc(gen, verifier=ScriptedVerifier(), estimator=oracle))
     assert out["difficulty"] == 5 and out["strategy"] == "best_of_n"
     assert gen.sample_counts == [16]  # no probes: the rate was known
 
@@ -315,9 +357,7 @@ def test_tiny_model_real_path(tiny_model_dir: Path) -> None:
     # Any: the Generator protocol's params is settable, the adapter's a read-only property.
     gen: Any = TransformersGenerator(tiny_model_dir)
     prm = TransformersPRM(tiny_model_dir)
-    out = _run(
-        create_ttc_graph(gen, verifier=prm), "3+4*2", _ctx(8, max_tokens=24, step_max_tokens=8)
-    )
+    out = _run(_ttc(gen, verifier=prm), "3+4*2", _ctx(8, max_tokens=24, step_max_tokens=8))
     assert out["difficulty"] in range(1, 6)
     assert out["strategy"] in ("revise", "beam", "best_of_n", "greedy")
     assert 0 < out["usage"]["generations"] <= 8

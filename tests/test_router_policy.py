@@ -120,11 +120,9 @@ def test_shipped_default_policy() -> None:
     for b in range(1, 6):
         assert sorted(policy.table[b]) == budgets
         assert policy.lookup(b, 1).strategy == "greedy"
-    # The paper's shape: easy -> sequential revisions, medium -> beam, hardest -> best-of-N.
-    assert policy.lookup(1, 16).strategy == "revise"
-    assert policy.lookup(1, 16).sequential == 4  # 4 chains: the 4 probes start them
-    assert policy.lookup(3, 16).strategy == "beam"
-    assert policy.lookup(5, 64).strategy == "best_of_n"
+        for n in budgets:
+            assert policy.lookup(b, n).generations <= n
+    assert policy.description
     # Written in the canonical form: saving it again changes nothing.
     text = DEFAULT_POLICY_PATH.read_text()
     assert json.loads(text) == policy.to_dict()

@@ -18,9 +18,10 @@ import requests
 from langsmith import tracing_context
 
 from langgraph_ttc.chat import ChatTTC
+from langgraph_ttc.router import ComputePolicy
 from langgraph_ttc.state import TTCContext
 from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
-from langgraph_ttc.types import Budget
+from langgraph_ttc.types import Budget, StrategyConfig
 from tests.fakes import ScriptedGenerator, ScriptedVerifier
 
 Q = "34*7-95+84*4"
@@ -77,8 +78,13 @@ def traced() -> Iterator[Callable[[], Trace]]:
 
 
 def test_routed_run_reads_like_the_algorithm(traced: Callable[[], Trace]) -> None:
+    # A policy that sends every bin to best-of-N: the trace, not the policy, is under test.
+    policy = ComputePolicy(
+        thresholds=(0.6, 0.4, 0.2, 0.1),
+        table={b: {16: StrategyConfig("best_of_n", n=16)} for b in range(1, 6)},
+    )
     graph = create_ttc_graph(
-        ScriptedGenerator(error_rate=1.0), verifier=ScriptedVerifier(bad=0.05)
+        ScriptedGenerator(error_rate=1.0), verifier=ScriptedVerifier(bad=0.05), policy=policy
     ).compile(name="ttc")
     ctx = TTCContext(seed=0, budget=Budget(generations=16), tags=("exp-7",))
     out = graph.invoke({"question": Q}, context=ctx, output_keys=["strategy", "difficulty"])
@@ -123,8 +129,6 @@ def test_routed_run_reads_like_the_algorithm(traced: Callable[[], Trace]) -> Non
 
 
 def test_forced_plan_trace_has_no_probes(traced: Callable[[], Trace]) -> None:
-    from langgraph_ttc.types import StrategyConfig
-
     graph = create_ttc_graph(ScriptedGenerator(), verifier=ScriptedVerifier()).compile(name="ttc")
     graph.invoke(
         {"question": Q},
