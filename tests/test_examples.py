@@ -35,19 +35,13 @@ def _load(relative: str) -> ModuleType:
 
 
 def _script_args(tiny_model_dir: Path) -> list[str]:
-    """Bundled models when installed; else the tiny random model, kept cheap."""
-    if bundled_available():
-        return []
-    return [
-        "--model",
-        str(tiny_model_dir),
-        "--verifier",
-        str(tiny_model_dir),
-        "--budget",
-        "4",
-        "--max-tokens",
-        "12",
-    ]
+    """Bundled models when installed, else the tiny random model; a small budget either way."""
+    models = (
+        []
+        if bundled_available()
+        else ["--model", str(tiny_model_dir), "--verifier", str(tiny_model_dir)]
+    )
+    return [*models, "--budget", "4", "--max-tokens", "64"]
 
 
 def _run_script(relative: str, *args: str) -> subprocess.CompletedProcess[str]:
