@@ -347,7 +347,7 @@ def test_empty_batch(gen: TransformersGenerator) -> None:
         ([GenerationRequest("1+1", seed="x")], TypeError, "seed"),  # type: ignore[arg-type]
         ([GenerationRequest([{"role": "user"}])], TypeError, "content"),
         ([GenerationRequest("1+1", prefix=None)], TypeError, "prefix"),  # type: ignore[arg-type]
-        ([GenerationRequest("1+1", max_tokens=5000)], ValueError, "context of 1024"),
+        ([GenerationRequest("1" * 1100)], ValueError, "fills the model's context of 1024"),
     ],
 )
 def test_bad_requests(
@@ -368,3 +368,10 @@ def test_bad_constructor_arguments(tiny_model_dir: Path) -> None:
         TransformersGenerator(tiny_model_dir, dtype="float77").model  # noqa: B018
     with pytest.raises(OSError):
         TransformersGenerator(tiny_model_dir / "missing").model  # noqa: B018
+
+
+def test_max_tokens_is_capped_at_the_room_left_in_the_context(gen: TransformersGenerator) -> None:
+    prompt = "1+" * 505  # about 1015 tokens with the template: 9 tokens of room
+    (out,) = gen.generate([GenerationRequest(prompt, max_tokens=200, temperature=1.0, seed=0)])
+    assert out[0].prompt_tokens + out[0].completion_tokens <= 1024
+    assert out[0].completion_tokens <= 1024 - out[0].prompt_tokens

@@ -8,7 +8,7 @@ import itertools
 import os
 import threading
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -251,7 +251,7 @@ class TransformersGenerator:
     def _generate_locked(self, reqs: list[GenerationRequest]) -> list[list[Completion]]:
         seeds = [r.seed if r.seed is not None else self._default_seed() for r in reqs]
         encoded = self._encode(reqs)
-        self._check_context(reqs, encoded)
+        reqs = self._fit_context(reqs, encoded)
         out: list[list[Completion | None]] = [[None] * r.n for r in reqs]
         groups: dict[Hashable, list[int]] = {}
         for i, r in enumerate(reqs):
@@ -271,16 +271,27 @@ class TransformersGenerator:
                     out[row.req][row.sample] = comp
         return [[c for c in per if c is not None] for per in out]
 
-    def _check_context(self, reqs: list[GenerationRequest], encoded: list[list[int]]) -> None:
+    def _fit_context(
+        self, reqs: list[GenerationRequest], encoded: list[list[int]]
+    ) -> list[GenerationRequest]:
+        """Cap each request's ``max_tokens`` at the room its prompt leaves in the context.
+
+        A long revision history must end a sample early (finish ``length``),
+        not fail the run; only a prompt that fills the context is an error.
+        """
         limit = getattr(self.model.config, "max_position_embeddings", None)
         if not isinstance(limit, int):
-            return
+            return reqs
+        fitted = []
         for i, (r, ids) in enumerate(zip(reqs, encoded, strict=True)):
-            if len(ids) + r.max_tokens > limit:
+            if len(ids) >= limit:
                 raise ValueError(
-                    f"requests[{i}]: prompt ({len(ids)} tokens) + max_tokens ({r.max_tokens}) "
-                    f"exceeds the model's context of {limit} tokens"
+                    f"requests[{i}]: the prompt ({len(ids)} tokens) fills the model's context "
+                    f"of {limit} tokens"
                 )
+            room = limit - len(ids)
+            fitted.append(replace(r, max_tokens=room) if r.max_tokens > room else r)
+        return fitted
 
     def _default_seed(self) -> int:
         return (1 << 32) + next(self._seed_counter)
