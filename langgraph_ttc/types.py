@@ -21,8 +21,6 @@ Status = Literal[
 ]
 Fold = Literal["last", "min", "prod", "mean"]
 
-STEP_DELIMITER = "\n"
-"""Steps are lines: the verifiers and the step-level search cut solutions here."""
 
 
 # --------------------------------------------------------------------------- generation

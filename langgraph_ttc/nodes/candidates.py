@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from langgraph_ttc.suite.tokenizer import REVISE_PROMPT
+from langgraph_ttc.formats import REVISE_PROMPT
 from langgraph_ttc.types import STEP_DELIMITER, Candidate, ChatMessage, Completion, Prompt
 
 __all__ = [

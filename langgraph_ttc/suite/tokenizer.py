@@ -7,12 +7,22 @@ import string
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
+from langgraph_ttc.formats import BAD_TOKEN, GOOD_TOKEN, REVISE_PROMPT, STEP_TAG
+
+__all__ = [
+    "BAD_TOKEN",
+    "BOS",
+    "CHAT_TEMPLATE",
+    "EOS",
+    "GOOD_TOKEN",
+    "PAD",
+    "REVISE_PROMPT",
+    "STEP_TAG",
+    "UNK",
+    "build_tokenizer",
+]
+
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
-STEP_TAG = "ки"
-"""Math-Shepherd's step tag: the PRM is read at this token after each step."""
-GOOD_TOKEN, BAD_TOKEN = "+", "-"
-REVISE_PROMPT = "Revise."
-"""The user turn that asks the reviser for a new attempt."""
 
 # The chat template begins with the BOS token (llama.cpp needs it) and ends each
 # assistant turn with EOS, so a continued prefix never carries a stray EOS.
