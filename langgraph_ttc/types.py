@@ -22,7 +22,6 @@ Status = Literal[
 Fold = Literal["last", "min", "prod", "mean"]
 
 
-
 # --------------------------------------------------------------------------- generation
 
 

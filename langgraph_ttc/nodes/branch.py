@@ -8,6 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from langgraph_ttc.budget import cap_call, generation_usage, prompt_token_bound
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.models.errors import BackendError
 from langgraph_ttc.nodes.calls import GenerateCall, NodeLogic, completions_of, make_node
 from langgraph_ttc.nodes.candidates import (
@@ -31,14 +32,7 @@ from langgraph_ttc.nodes.settings import (
     usage_of,
 )
 from langgraph_ttc.state import TTCContext, TTCState
-from langgraph_ttc.types import (
-    STEP_DELIMITER,
-    Candidate,
-    GenerationRequest,
-    Generator,
-    StrategyConfig,
-    add_usage,
-)
+from langgraph_ttc.types import Candidate, GenerationRequest, Generator, StrategyConfig, add_usage
 
 __all__ = ["assign_slots", "make_branch_node"]
 

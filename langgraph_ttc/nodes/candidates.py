@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from langgraph_ttc.formats import REVISE_PROMPT
-from langgraph_ttc.types import STEP_DELIMITER, Candidate, ChatMessage, Completion, Prompt
+from langgraph_ttc.formats import REVISE_PROMPT, STEP_DELIMITER
+from langgraph_ttc.types import Candidate, ChatMessage, Completion, Prompt
 
 __all__ = [
     "HISTORY",

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 from langgraph_ttc.budget import cap_call, generation_usage, prompt_token_bound
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.models.errors import BackendError
 from langgraph_ttc.nodes.calls import GenerateCall, NodeLogic, completions_of, make_node
 from langgraph_ttc.nodes.candidates import (
@@ -31,7 +32,6 @@ from langgraph_ttc.nodes.settings import (
 )
 from langgraph_ttc.state import TTCContext, TTCState
 from langgraph_ttc.types import (
-    STEP_DELIMITER,
     Candidate,
     Completion,
     GenerationRequest,

@@ -14,6 +14,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from langgraph_ttc.budget import cap_call, generation_usage, prompt_token_bound, verifier_usage
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.models.errors import BackendError
 from langgraph_ttc.nodes.calls import GenerateCall, NodeLogic, ScoreCall, completions_of, make_node
 from langgraph_ttc.nodes.candidates import (
@@ -39,7 +40,6 @@ from langgraph_ttc.nodes.settings import (
 from langgraph_ttc.nodes.verify import check_scores, verifier_budget_left
 from langgraph_ttc.state import TTCContext, TTCState
 from langgraph_ttc.types import (
-    STEP_DELIMITER,
     Candidate,
     GenerationRequest,
     Generator,

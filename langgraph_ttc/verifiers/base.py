@@ -15,7 +15,8 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from langgraph_ttc.types import STEP_DELIMITER, ScoreResult
+from langgraph_ttc.formats import STEP_DELIMITER
+from langgraph_ttc.types import ScoreResult
 
 __all__ = [
     "EMPTY_SOLUTION_SCORE",

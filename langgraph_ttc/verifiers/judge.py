@@ -21,14 +21,8 @@ import re
 import string
 from collections.abc import Sequence
 
-from langgraph_ttc.types import (
-    STEP_DELIMITER,
-    Completion,
-    GenerationRequest,
-    Generator,
-    Prompt,
-    ScoreResult,
-)
+from langgraph_ttc.formats import STEP_DELIMITER
+from langgraph_ttc.types import Completion, GenerationRequest, Generator, Prompt, ScoreResult
 from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier, split_steps
 
 __all__ = ["OUTCOME_PROMPT", "STEP_PROMPT", "UNPARSEABLE_SCORE", "LLMJudge"]

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langgraph_ttc.formats import BAD_TOKEN, GOOD_TOKEN, STEP_TAG
-from langgraph_ttc.types import STEP_DELIMITER, Fold, ScoreResult
+from langgraph_ttc.formats import BAD_TOKEN, GOOD_TOKEN, STEP_DELIMITER, STEP_TAG
+from langgraph_ttc.types import Fold, ScoreResult
 from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier, split_steps
 
 if TYPE_CHECKING:
