@@ -1,10 +1,12 @@
-"""Wilson intervals and the seeded helpers of the benchmark."""
+"""Wilson intervals, AUROC and the seeded helpers of the benchmark."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from langgraph_ttc.bench.stats import rng_for, stable_hash, wilson_interval
+from langgraph_ttc.bench.stats import auroc, rng_for, stable_hash, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -47,3 +49,10 @@ def test_wilson_interval_edges_and_errors() -> None:
 def test_seeded_helpers_are_stable() -> None:
     assert stable_hash("a", 1) == stable_hash("a", 1) != stable_hash("a", 2)
     assert rng_for("q", 3).random() == rng_for("q", 3).random()
+
+
+def test_auroc() -> None:
+    assert auroc([0.9, 0.8, 0.2, 0.1], [True, True, False, False]) == 1.0
+    assert auroc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
+    assert auroc([0.5, 0.5], [True, False]) == 0.5
+    assert math.isnan(auroc([0.3, 0.7], [True, True]))

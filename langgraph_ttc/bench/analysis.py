@@ -37,12 +37,11 @@ from langgraph_ttc.bench.runner import (
     router_arm,
     sample_pool_kind,
 )
-from langgraph_ttc.bench.stats import mean, rng_for, wilson_interval
+from langgraph_ttc.bench.stats import auroc, mean, rng_for, wilson_interval
 from langgraph_ttc.bench.subsample import memoized_answers, sample_candidate
 from langgraph_ttc.bench.sweep import SweepConfig
 from langgraph_ttc.router.difficulty import VerifierDifficulty
 from langgraph_ttc.router.policy import NUM_BINS, ComputePolicy, quantile_thresholds
-from langgraph_ttc.suite.metrics import auroc
 
 __all__ = [
     "BIN_BUDGETS",

@@ -1,7 +1,7 @@
-"""Small statistics for the benchmark: Wilson intervals and seeded subsets.
+"""Small statistics for the benchmark: Wilson intervals, AUROC, rank correlation, seeded subsets.
 
-Pure functions over plain numbers, so the report is a deterministic function
-of the cached results.
+Pure functions over plain numbers (no torch, no numpy), so the report is a
+deterministic function of the cached results.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 import random
 from collections.abc import Sequence
 
-__all__ = ["Z_95", "mean", "rng_for", "stable_hash", "wilson_interval"]
+__all__ = ["Z_95", "auroc", "mean", "rng_for", "stable_hash", "wilson_interval"]
 
 Z_95 = 1.959963984540054
 """The normal quantile of a two-sided 95% interval."""
@@ -64,3 +64,23 @@ def stable_hash(*parts: object) -> int:
 def rng_for(*parts: object) -> random.Random:
     """A ``random.Random`` seeded from ``parts`` (question id, budget, seed, ...)."""
     return random.Random(stable_hash(*parts))
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
+    """Area under the ROC curve (ties count half); NaN without both classes."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return float("nan")
+    ranked = sorted([(s, 1) for s in pos] + [(s, 0) for s in neg])
+    # Mann-Whitney U with average ranks for ties.
+    rank_sum, i = 0.0, 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        avg = (i + j + 1) / 2
+        rank_sum += avg * sum(lbl for _, lbl in ranked[i:j])
+        i = j
+    u = rank_sum - len(pos) * (len(pos) + 1) / 2
+    return u / (len(pos) * len(neg))
