@@ -61,7 +61,7 @@ def load_bundled(device: str | None = None) -> BundledModels:
     except FileNotFoundError as exc:
         raise FileNotFoundError(
             f"{exc}; the bundled models ship with the package (langgraph_ttc/suite/models). "
-            "Train them with `python -m langgraph_ttc.suite.train`, or pass your own models."
+            "Train them with `python -m langgraph_ttc.training`, or pass your own models."
         ) from exc
     # cast: Generator declares params as an attribute, the adapter as a (lazy) property.
     return BundledModels(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from langgraph_ttc.suite.metrics import auroc
-from langgraph_ttc.suite.train import main
+from langgraph_ttc.bench.stats import auroc
+from langgraph_ttc.training.cli import main
 
 
 def test_smoke_pipeline_runs_every_stage_and_resumes(tmp_path: Path, capsys) -> None:

@@ -1,13 +1,16 @@
-"""Model shapes for the bundled suite, and loading of the shipped weights."""
+"""Model shapes for the bundled suite, and loading of the shipped weights.
+
+Finding the shipped models (``bundled_model_path``) imports neither torch nor
+transformers; ``build_config`` imports transformers when called.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import LlamaConfig
-
-from langgraph_ttc.suite.tokenizer import build_tokenizer
+if TYPE_CHECKING:
+    from transformers import LlamaConfig
 
 BUNDLED_DIR = Path(__file__).parent / "models"
 BUNDLED_MODELS = ("policy-small", "policy-large", "prm", "reviser")
@@ -39,6 +42,10 @@ def build_config(shape: str = "small", *, max_positions: int = 1024) -> LlamaCon
     """A Llama config of one of ``SHAPES``, sized for the suite's tokenizer."""
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {sorted(SHAPES)}, got {shape!r}")
+    from transformers import LlamaConfig
+
+    from langgraph_ttc.suite.tokenizer import build_tokenizer
+
     tok = build_tokenizer()
     shape_kwargs: dict[str, Any] = dict(SHAPES[shape])
     return LlamaConfig(

@@ -1,7 +1,7 @@
 """Write a model card (``README.md``) into each trained model folder.
 
 The cards are built from ``training.json`` (written when a model is saved)
-and ``metrics.json`` (written by ``langgraph_ttc.suite.metrics``), so every
+and ``metrics.json`` (written by ``langgraph_ttc.training.metrics``), so every
 number in them is a measured one.
 """
 
@@ -56,7 +56,7 @@ def card(name: str, training: dict[str, Any], metrics: dict[str, Any], run: dict
         "## Training",
         "",
         f"- Parameters: {training['params']:,}; stored as {training['dtype']}.",
-        f"- Made by `python -m langgraph_ttc.suite.train --out DIR --scale {training['scale']} "
+        f"- Made by `python -m langgraph_ttc.training --out DIR --scale {training['scale']} "
         f"--seed {training['seed']}` on {training['device']}.",
     ]
     for key in (

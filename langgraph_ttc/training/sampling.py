@@ -1,10 +1,10 @@
-"""A lean batched sampler for the suite's training pipeline and metrics.
+"""A lean batched sampler for the training pipeline and the metrics.
 
 ``model.generate`` is bound by Python overhead at this model size (see the
 toolchain notes), and the PRM's Monte Carlo labels need millions of short
 rollouts. This loop does only what they need: left-padded prompts, a KV
 cache, temperature sampling, stop tokens, and a seeded ``torch.Generator``.
-The library's adapters use ``model.generate``; this stays inside the suite.
+The library's adapters use ``model.generate``; this stays inside ``training``.
 """
 
 from __future__ import annotations

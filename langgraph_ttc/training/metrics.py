@@ -14,39 +14,20 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from transformers import LlamaForCausalLM
 
-from langgraph_ttc.suite.sampling import sample_many
+from langgraph_ttc.bench.stats import auroc
 from langgraph_ttc.suite.task import DEFAULT_MAX_OPS, check, extract_answer, load_split
 from langgraph_ttc.suite.tokenizer import build_tokenizer
-
-if TYPE_CHECKING:
-    from langgraph_ttc.suite.train import Scale
+from langgraph_ttc.training.prompts import chat_prompt, revision_messages
+from langgraph_ttc.training.sampling import sample_many
+from langgraph_ttc.training.scale import Scale
+from langgraph_ttc.verifiers.prm import TransformersPRM
 
 REVISIONS = 4
-
-
-def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
-    """Area under the ROC curve (ties count half); NaN without both classes."""
-    pos = [s for s, y in zip(scores, labels, strict=True) if y]
-    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
-    if not pos or not neg:
-        return float("nan")
-    ranked = sorted([(s, 1) for s in pos] + [(s, 0) for s in neg])
-    # Mann-Whitney U with average ranks for ties.
-    rank_sum, i = 0.0, 0
-    while i < len(ranked):
-        j = i
-        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
-            j += 1
-        avg = (i + j + 1) / 2
-        rank_sum += avg * sum(lbl for _, lbl in ranked[i:j])
-        i = j
-    u = rank_sum - len(pos) * (len(pos) + 1) / 2
-    return u / (len(pos) * len(neg))
 
 
 def _weighted_pick(answers: Sequence[str | None], weights: Sequence[float]) -> str | None:
@@ -72,8 +53,6 @@ def evaluate_policy(
     batch_size: int = 4096,
 ) -> tuple[dict[str, list[float]], list[float], list[bool]]:
     """Per-question metrics of one policy, plus the PRM's final scores and labels."""
-    from langgraph_ttc.suite.train import chat_prompt
-
     tok = build_tokenizer()
     prompts = [chat_prompt(tok, [{"role": "user", "content": q}]) for q in questions]
     greedy = sample_many(
@@ -125,8 +104,6 @@ def evaluate_reviser(
     batch_size: int = 4096,
 ) -> list[list[float]]:
     """Correctness of attempt 0..4 of ``chains`` sampled revision chains per question."""
-    from langgraph_ttc.suite.train import chat_prompt, revision_messages
-
     tok = build_tokenizer()
     work = [q for q in questions for _ in range(chains)]
     attempts: list[list[str]] = [[] for _ in work]
@@ -147,8 +124,6 @@ def evaluate_reviser(
 
 def write_metrics(out: Path, *, scale: Scale, seed: int, device: torch.device) -> dict[str, Any]:
     """Evaluate every model under ``out`` and write ``out/metrics.json``."""
-    from langgraph_ttc.verifiers import TransformersPRM
-
     problems = load_split("test", scale.eval_per_ops * DEFAULT_MAX_OPS, seed=seed)
     by_ops: dict[int, list[str]] = defaultdict(list)
     for p in problems:

@@ -1,0 +1,78 @@
+"""How much of everything a training run does: the ``--scale`` presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SCALES", "Scale"]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much of everything a run does."""
+
+    train_questions: int
+    policy_steps: int
+    batch_size: int
+    rollout_questions: int
+    rollout_samples: int
+    rollouts_per_step: int
+    prm_steps: int
+    revision_questions: int
+    revision_samples: int
+    reviser_steps: int
+    eval_per_ops: int
+    eval_samples: int
+    sample_batch: int
+    shapes: tuple[str, str] = ("small", "large")
+
+
+SCALES = {
+    "full": Scale(
+        train_questions=200_000,
+        policy_steps=1000,
+        batch_size=64,
+        rollout_questions=3000,
+        rollout_samples=4,
+        rollouts_per_step=8,
+        prm_steps=1500,
+        revision_questions=20_000,
+        revision_samples=8,
+        reviser_steps=1000,
+        eval_per_ops=100,
+        eval_samples=16,
+        sample_batch=16384,
+    ),
+    "quick": Scale(
+        train_questions=2000,
+        policy_steps=30,
+        batch_size=16,
+        rollout_questions=12,
+        rollout_samples=2,
+        rollouts_per_step=2,
+        prm_steps=20,
+        revision_questions=40,
+        revision_samples=2,
+        reviser_steps=20,
+        eval_per_ops=4,
+        eval_samples=4,
+        sample_batch=64,
+    ),
+    # Every stage in seconds, on tiny random-shaped models: the tests run it.
+    "smoke": Scale(
+        train_questions=200,
+        policy_steps=3,
+        batch_size=8,
+        rollout_questions=3,
+        rollout_samples=2,
+        rollouts_per_step=2,
+        prm_steps=2,
+        revision_questions=4,
+        revision_samples=2,
+        reviser_steps=2,
+        eval_per_ops=1,
+        eval_samples=2,
+        sample_batch=64,
+        shapes=("tiny", "tiny"),
+    ),
+}
