@@ -11,7 +11,16 @@ token and FLOP cost.
 - :class:`FunctionVerifier`: a checker function, such as ``suite.task.check``.
 
 Majority voting needs no verifier: see ``langgraph_ttc.answers.aggregate``.
+
+The PRM's names (``TransformersPRM`` and its input helpers) are imported
+lazily, on first use, so ``import langgraph_ttc.verifiers`` for a judge or a
+function verifier never loads the module that works with torch and
+transformers.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from langgraph_ttc.verifiers.base import (
     EMPTY_SOLUTION_SCORE,
@@ -22,14 +31,28 @@ from langgraph_ttc.verifiers.base import (
 )
 from langgraph_ttc.verifiers.function import FunctionVerifier
 from langgraph_ttc.verifiers.judge import OUTCOME_PROMPT, STEP_PROMPT, UNPARSEABLE_SCORE, LLMJudge
-from langgraph_ttc.verifiers.prm import (
-    PRM_TEMPLATE,
-    PRMEncoding,
-    TransformersPRM,
-    encode_prm_input,
-    format_prm_input,
-    resolve_single_token,
-)
+
+if TYPE_CHECKING:
+    from langgraph_ttc.verifiers.prm import (
+        PRM_TEMPLATE,
+        PRMEncoding,
+        TransformersPRM,
+        encode_prm_input,
+        format_prm_input,
+        resolve_single_token,
+    )
+
+_LAZY = {
+    name: "langgraph_ttc.verifiers.prm"
+    for name in (
+        "PRM_TEMPLATE",
+        "PRMEncoding",
+        "TransformersPRM",
+        "encode_prm_input",
+        "format_prm_input",
+        "resolve_single_token",
+    )
+}
 
 __all__ = [
     "EMPTY_SOLUTION_SCORE",
@@ -49,3 +72,13 @@ __all__ = [
     "resolve_single_token",
     "split_steps",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
