@@ -20,14 +20,17 @@ from langgraph_ttc.models.base import (
     cut_at_stop,
     validate_requests,
 )
+from langgraph_ttc.models.transformers_decoding import DECODE_CONTEXT, decode_after, tokens_to_stop
+from langgraph_ttc.models.transformers_loading import (
+    count_safetensors_params,
+    eos_ids,
+    load_model,
+    load_tokenizer,
+)
 from langgraph_ttc.types import Completion, GenerationRequest
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-# Tokens of prompt context decoded with the generated ids, so that tokenizers
-# which drop a leading space on the first decoded token (SentencePiece) keep it.
-_DECODE_CONTEXT = 4
 
 
 @dataclass
@@ -144,7 +147,7 @@ class TransformersGenerator:
         """Parameter count, for FLOPs. Read from safetensors headers when not loaded yet."""
         if self._params is None:
             if self._model is None and self._source is not None:
-                self._params = _count_safetensors_params(Path(self._source))
+                self._params = count_safetensors_params(Path(self._source))
             if self._params is None:
                 self._ensure_loaded()
                 assert self._model is not None
@@ -176,36 +179,11 @@ class TransformersGenerator:
         with self._load_lock:
             if self._model is not None and self._tokenizer is not None:
                 return
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            device = self._device_arg or ("cuda" if torch.cuda.is_available() else "cpu")
-            dtype = _resolve_dtype(self._dtype_arg, device)
-            model: Any
-            if self._model is None:
-                assert self._source is not None
-                model = AutoModelForCausalLM.from_pretrained(self._source, dtype=dtype)
-                model.to(device)
-            else:
-                model = self._model
-                if self._device_arg is not None:
-                    model.to(device)
-                if self._dtype_arg is not None:
-                    model.to(dtype)
-            model.eval()
-            tok_arg = self._tokenizer_arg
-            tokenizer: Any
-            if tok_arg is None:
-                tok_src = self._source or getattr(model, "name_or_path", None)
-                if not tok_src:
-                    raise ValueError(
-                        "tokenizer is required when model is a loaded model without name_or_path"
-                    )
-                tokenizer = AutoTokenizer.from_pretrained(tok_src)
-            elif isinstance(tok_arg, str | os.PathLike):
-                tokenizer = AutoTokenizer.from_pretrained(str(tok_arg))
-            else:
-                tokenizer = tok_arg
-            self._eos_ids = _eos_ids(model, tokenizer)
+            model = load_model(
+                self._source, self._model, device=self._device_arg, dtype=self._dtype_arg
+            )
+            tokenizer = load_tokenizer(self._tokenizer_arg, source=self._source, model=model)
+            self._eos_ids = eos_ids(model, tokenizer)
             if not self._eos_ids:
                 raise ValueError(
                     f"{self.name}: neither the model nor the tokenizer names an EOS token"
@@ -445,8 +423,8 @@ class TransformersGenerator:
             end = next((t for t, x in enumerate(ids) if x in eos), None)
             ends.append(end)
             contents.append(ids if end is None else ids[:end])
-            contexts.append(prompts[k // num_return][-_DECODE_CONTEXT:])
-        texts = _decode_after(tok, contexts, contents)
+            contexts.append(prompts[k // num_return][-DECODE_CONTEXT:])
+        texts = decode_after(tok, contexts, contents)
 
         out: list[Completion] = []
         for k, row in enumerate(chunk):
@@ -454,7 +432,7 @@ class TransformersGenerator:
             text, found = cut_at_stop(texts[k], req.stop)
             if found:
                 # The sample ended where its first stop string was complete.
-                n_tok = _tokens_to_stop(tok, contexts[k], contents[k], req.stop)
+                n_tok = tokens_to_stop(tok, contexts[k], contents[k], req.stop)
                 finish = "stop"
             elif end is not None:
                 n_tok, finish = end + 1, "stop"
@@ -476,85 +454,6 @@ class TransformersGenerator:
 # ---------------------------------------------------------------------- helpers
 
 
-def _resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
-    if dtype is None:
-        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    value = getattr(torch, dtype.removeprefix("torch."), None)
-    if not isinstance(value, torch.dtype):
-        raise ValueError(f"dtype must name a torch dtype (e.g. 'float32'), got {dtype!r}")
-    return value
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    ids: set[int] = set()
-    cfg_eos = getattr(model.generation_config, "eos_token_id", None)
-    if isinstance(cfg_eos, int):
-        ids.add(cfg_eos)
-    elif isinstance(cfg_eos, list | tuple):
-        ids.update(int(x) for x in cfg_eos)
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    return ids
-
-
 def _chunk_seed(material: list[tuple[int, int]]) -> int:
     digest = hashlib.blake2b(repr(material).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
-
-
-def _decode_after(tok: Any, contexts: list[list[int]], contents: list[list[int]]) -> list[str]:
-    """Decode generated ids as they read after the prompt (keeps leading spaces)."""
-    both = tok.batch_decode(
-        [c + g for c, g in zip(contexts, contents, strict=True)],
-        skip_special_tokens=True,
-        clean_up_tokenization_spaces=False,
-    )
-    heads = tok.batch_decode(contexts, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-    out: list[str] = []
-    for k, (full, head) in enumerate(zip(both, heads, strict=True)):
-        if full.startswith(head):
-            out.append(full[len(head) :])
-        else:
-            out.append(
-                tok.decode(
-                    contents[k], skip_special_tokens=True, clean_up_tokenization_spaces=False
-                )
-            )
-    return out
-
-
-def _tokens_to_stop(tok: Any, context: list[int], ids: list[int], stop: Sequence[str]) -> int:
-    """The fewest generated tokens whose text holds a stop string (binary search)."""
-    lo, hi = 1, len(ids)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cut_at_stop(_decode_after(tok, [context], [ids[:mid]])[0], stop)[1]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return hi
-
-
-def _count_safetensors_params(path: Path) -> int | None:
-    """Count parameters from the safetensors headers of a local folder, without loading."""
-    if not path.is_dir():
-        return None
-    files = sorted(path.glob("*.safetensors"))
-    if not files:
-        return None
-    try:
-        from safetensors import safe_open
-    except ImportError:  # pragma: no cover - safetensors ships with transformers
-        return None
-    total = 0
-    for f in files:
-        with safe_open(str(f), framework="pt") as handle:
-            for key in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
-                shape = handle.get_slice(key).get_shape()
-                n = 1
-                for d in shape:
-                    n *= int(d)
-                total += n
-    return total
