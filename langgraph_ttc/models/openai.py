@@ -25,21 +25,18 @@ from langgraph_ttc.models.base import (
     validate_requests,
 )
 from langgraph_ttc.models.errors import BackendError
+from langgraph_ttc.models.openai_faults import describe, is_retryable, malformed
+from langgraph_ttc.models.openai_payloads import (
+    PreparedRequest,
+    chat_logprobs,
+    read_choices,
+    request_kwargs,
+)
 from langgraph_ttc.types import Completion, GenerationRequest
 
 logger = logging.getLogger(__name__)
 
 _MAX_RETRY_AFTER_S = 30.0
-
-
-@dataclass
-class _Prepared:
-    """One request turned into what the endpoint takes."""
-
-    req: GenerationRequest
-    messages: list[dict[str, str]] | None
-    prompt: str | None
-    extra_body: dict[str, Any]
 
 
 @dataclass
@@ -244,14 +241,14 @@ class OpenAIGenerator:
         )
         return _LoopState(client, asyncio.Semaphore(self.max_concurrency))
 
-    def _prepare(self, req: GenerationRequest) -> _Prepared:
+    def _prepare(self, req: GenerationRequest) -> PreparedRequest:
         body = dict(self.extra_body)
         if self.mode == "chat":
             messages = as_messages(req.prompt)
             if req.prefix:
                 messages.append({"role": "assistant", "content": req.prefix})
                 body.update(continue_final_message=True, add_generation_prompt=False)
-            return _Prepared(req, messages, None, body)
+            return PreparedRequest(req, messages, None, body)
         if isinstance(req.prompt, str):
             text = req.prompt
         else:
@@ -262,35 +259,13 @@ class OpenAIGenerator:
                     "with a chat template (pass tokenizer=...), or use mode='chat'"
                 )
             text = tok.apply_chat_template(req.prompt, add_generation_prompt=True, tokenize=False)
-        return _Prepared(req, None, text + req.prefix, body)
-
-    def _kwargs(self, p: _Prepared, n: int, seed: int | None) -> dict[str, Any]:
-        req = p.req
-        kw: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": req.max_tokens,
-            "temperature": float(req.temperature),
-            "top_p": float(req.top_p),
-        }
-        if n > 1:
-            kw["n"] = n
-        if req.stop:
-            kw["stop"] = list(req.stop)
-        if seed is not None:
-            kw["seed"] = seed
-        if self.logprobs:
-            kw["logprobs"] = True
-        if p.extra_body:
-            kw["extra_body"] = p.extra_body
-        if p.messages is not None:
-            kw["messages"] = p.messages
-        else:
-            kw["prompt"] = p.prompt
-        return kw
+        return PreparedRequest(req, None, text + req.prefix, body)
 
     # ------------------------------------------------------------------ running
 
-    async def _run(self, prepared: list[_Prepared], state: _LoopState) -> list[list[Completion]]:
+    async def _run(
+        self, prepared: list[PreparedRequest], state: _LoopState
+    ) -> list[list[Completion]]:
         if not prepared:
             return []
         tasks = [asyncio.create_task(self._one(p, state)) for p in prepared]
@@ -304,7 +279,7 @@ class OpenAIGenerator:
         check_result_shape([p.req for p in prepared], results, self.name)
         return list(results)
 
-    async def _one(self, p: _Prepared, state: _LoopState) -> list[Completion]:
+    async def _one(self, p: PreparedRequest, state: _LoopState) -> list[Completion]:
         req = p.req
         out: list[Completion] = []
         if req.n > 1 and self.supports_n is not False:
@@ -331,13 +306,13 @@ class OpenAIGenerator:
         return out
 
     async def _call(
-        self, p: _Prepared, state: _LoopState, *, n: int, seed: int | None
+        self, p: PreparedRequest, state: _LoopState, *, n: int, seed: int | None
     ) -> list[Completion]:
-        kwargs = self._kwargs(p, n, seed)
+        kwargs = request_kwargs(p, n, seed, model=self.model, logprobs=self.logprobs)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
-            retry=retry_if_exception(_is_retryable),
+            retry=retry_if_exception(is_retryable),
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -354,7 +329,7 @@ class OpenAIGenerator:
                 raise self._gave_up(exc, attempts) from exc
             raise
         except openai.APIStatusError as exc:
-            if _is_retryable(exc):
+            if is_retryable(exc):
                 raise self._gave_up(exc, attempts) from exc
             hint = ""
             if p.req.prefix and self.mode == "chat" and exc.status_code in (400, 422):
@@ -363,7 +338,7 @@ class OpenAIGenerator:
                     "may not take: try mode='completions')"
                 )
             raise BackendError(
-                f"{self.endpoint} rejected the request: {_describe(exc)}{hint}",
+                f"{self.endpoint} rejected the request: {describe(exc)}{hint}",
                 backend=self.name,
                 status=exc.status_code,
             ) from exc
@@ -371,7 +346,7 @@ class OpenAIGenerator:
             raise self._gave_up(exc, attempts) from exc
         except openai.OpenAIError as exc:
             raise BackendError(
-                f"{self.endpoint} failed: {_describe(exc)}", backend=self.name
+                f"{self.endpoint} failed: {describe(exc)}", backend=self.name
             ) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
@@ -384,9 +359,9 @@ class OpenAIGenerator:
         try:
             body = json.loads(text)
         except ValueError:
-            raise _garbage(self, f"the body is not JSON: {text[:200]!r}") from None
+            raise malformed(self.name, f"the body is not JSON: {text[:200]!r}") from None
         if not isinstance(body, dict):
-            raise _garbage(self, f"the body is not a JSON object: {text[:200]!r}")
+            raise malformed(self.name, f"the body is not a JSON object: {text[:200]!r}")
         return body
 
     def _wait(self, state: RetryCallState) -> float:
@@ -409,13 +384,13 @@ class OpenAIGenerator:
             "%s: attempt %d failed (%s); retrying",
             self.endpoint,
             state.attempt_number,
-            _describe(exc),
+            describe(exc),
         )
 
     def _gave_up(self, exc: BaseException, attempts: int) -> BackendError:
         status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
         return BackendError(
-            f"{self.endpoint} failed after {attempts} attempt(s); last error: {_describe(exc)}",
+            f"{self.endpoint} failed after {attempts} attempt(s); last error: {describe(exc)}",
             backend=self.name,
             status=status if isinstance(status, int) else None,
             retryable=True,
@@ -423,32 +398,8 @@ class OpenAIGenerator:
 
     # ------------------------------------------------------------------ parsing
 
-    def _parse(self, body: dict[str, Any], p: _Prepared, n: int) -> list[Completion]:
-        choices = body.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise _garbage(self, f"no choices in the response: {json.dumps(body)[:200]}")
-        rows: list[tuple[int, str, str | None, Any]] = []
-        for k, ch in enumerate(choices):
-            if not isinstance(ch, dict):
-                raise _garbage(self, f"choice {k} is not an object: {ch!r}")
-            if self.mode == "chat":
-                msg = ch.get("message")
-                text = msg.get("content") if isinstance(msg, dict) else None
-            else:
-                text = ch.get("text")
-            if not isinstance(text, str):
-                raise _garbage(self, f"choice {k} has no text: {json.dumps(ch)[:200]}")
-            index = ch.get("index")
-            rows.append(
-                (
-                    index if isinstance(index, int) else k,
-                    text,
-                    ch.get("finish_reason"),
-                    ch.get("logprobs"),
-                )
-            )
-        rows.sort(key=lambda r: r[0])
-        rows = rows[:n]
+    def _parse(self, body: dict[str, Any], p: PreparedRequest, n: int) -> list[Completion]:
+        rows = read_choices(body, mode=self.mode, n=n, backend=self.name)
 
         req = p.req
         texts: list[str] = []
@@ -459,7 +410,7 @@ class OpenAIGenerator:
             finish = "stop" if found or reason != "length" else "length"
             texts.append(text)
             finishes.append(finish)
-            logprobs.append(_chat_logprobs(lp, text, found) if self.logprobs else None)
+            logprobs.append(chat_logprobs(lp, text, found) if self.logprobs else None)
 
         usage = body.get("usage")
         pt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
@@ -492,7 +443,7 @@ class OpenAIGenerator:
             return len(tok.encode(text, add_special_tokens=False))
         return estimate_tokens(text)
 
-    def _count_prompt(self, p: _Prepared) -> int:
+    def _count_prompt(self, p: PreparedRequest) -> int:
         tok = self.tokenizer
         if p.prompt is not None:
             return self._count_text(p.prompt)
@@ -506,68 +457,6 @@ class OpenAIGenerator:
             return len(tok.encode(str(rendered) + p.req.prefix, add_special_tokens=False))
         # A few template tokens per message on top of the content.
         return sum(self._count_text(m["content"]) + 4 for m in p.messages)
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _garbage(gen: OpenAIGenerator, what: str) -> BackendError:
-    return BackendError(
-        f"malformed response: {what}",
-        backend=gen.name,
-        status=200,
-        retryable=True,
-    )
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, BackendError):
-        return exc.retryable
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return False
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown error"
-    if isinstance(exc, openai.APITimeoutError):
-        return "request timed out"
-    if isinstance(exc, openai.APIStatusError):
-        detail = exc.body
-        if isinstance(detail, dict):
-            detail = detail.get("message") or detail.get("detail") or detail
-        text = str(detail) if detail not in (None, "") else exc.message
-        return f"HTTP {exc.status_code}: {text[:300]}"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
-        return (
-            f"connection error ({type(cause).__name__}: {cause})" if cause else "connection error"
-        )
-    if isinstance(exc, BackendError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _chat_logprobs(lp: Any, text: str, found: bool) -> tuple[float, ...] | None:
-    """Token logprobs of a chat choice, trimmed to the returned text (plus the stop token)."""
-    content = lp.get("content") if isinstance(lp, dict) else None
-    if not isinstance(content, list):
-        return None
-    out: list[float] = []
-    covered = 0
-    for entry in content:
-        if not isinstance(entry, dict) or not isinstance(entry.get("logprob"), int | float):
-            return None
-        if covered > len(text) or (covered == len(text) and not found):
-            break
-        out.append(float(entry["logprob"]))
-        covered += len(str(entry.get("token", "")))
-        if covered > len(text):
-            break  # this token holds the start of the stop string
-    return tuple(out)
 
 
 __all__ = ["OpenAIGenerator"]
