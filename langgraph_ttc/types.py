@@ -173,6 +173,11 @@ class Candidate(TypedDict):
     score: float | None
     step_scores: list[float] | None
     parent: NotRequired[str | None]
+    """The id of the candidate this one extends or revises."""
+    slot: NotRequired[int | None]
+    """Tree search: the frontier slot the path holds (``None`` once archived)."""
+    round: NotRequired[int]
+    """Tree search: the step round that made the path."""
     group: NotRequired[int]
     """Chain (revisions) or subtree (DVTS) index."""
     source: NotRequired[str]
@@ -280,6 +285,13 @@ STRATEGIES: tuple[str, ...] = (
 )
 Selection = Literal["weighted", "majority", "max"]
 
+# What each strategy needs, declared once: the router, the graph builders and
+# the ``prepare`` node all read these.
+NEEDS_VERIFIER: frozenset[str] = frozenset({"best_of_n", "beam", "lookahead", "dvts"})
+"""Strategies that rank candidates with a verifier (best-of-N unless it votes by majority)."""
+STEP_LEVEL: frozenset[str] = frozenset({"beam", "lookahead", "dvts"})
+"""Strategies that search over steps: they need a verifier for partial solutions."""
+
 
 @dataclass(frozen=True)
 class StrategyConfig:
@@ -326,7 +338,7 @@ class StrategyConfig:
             raise ValueError(f"selection must be weighted, majority or max; got {self.selection!r}")
         if self.fold not in ("last", "min", "prod", "mean"):
             raise ValueError(f"fold must be last, min, prod or mean; got {self.fold!r}")
-        if self.strategy in ("beam", "lookahead", "dvts") and self.n % self.beam_width:
+        if self.strategy in STEP_LEVEL and self.n % self.beam_width:
             raise ValueError(
                 f"n ({self.n}) must be a multiple of beam_width ({self.beam_width}) "
                 f"for {self.strategy}"
@@ -340,6 +352,22 @@ class StrategyConfig:
         if self.strategy == "lookahead":
             return self.n * (self.lookahead + 1)
         return self.n
+
+    def requirement_error(self, *, has_verifier: bool) -> str | None:
+        """Why this plan cannot run with (or without) a verifier, or ``None`` if it can."""
+        if not has_verifier:
+            if self.strategy in STEP_LEVEL:
+                return (
+                    f"strategy {self.strategy!r} needs a verifier (a PRM) to rank partial solutions"
+                )
+            if self.strategy in NEEDS_VERIFIER and self.selection != "majority":
+                return (
+                    f"{self.strategy} with selection={self.selection!r} needs a verifier; "
+                    "pass one, or use strategy='majority'"
+                )
+        if self.strategy == "revise" and self.n < self.sequential:
+            return f"revise needs n >= sequential, got n={self.n}, sequential={self.sequential}"
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

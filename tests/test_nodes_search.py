@@ -1,4 +1,7 @@
-"""The pure search logic: pruning, slot allocation, chains, selection, candidates."""
+"""The pure search rules: pruning, slot allocation, chains, selection, candidates.
+
+A frontier slot is explicit data (``slot=i``), never parsed from the id.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +10,20 @@ from typing import Any
 import pytest
 
 from langgraph_ttc.answers import extract_answer
-from langgraph_ttc.nodes.branch import assign_slots
-from langgraph_ttc.nodes.candidates import extend_path, full_candidate, prefix_of, revision_prompt
-from langgraph_ttc.nodes.generate import samples_wanted
+from langgraph_ttc.engine.candidates import extend_path, full_candidate, prefix_of, revision_prompt
+from langgraph_ttc.engine.settings import derive_seed
+from langgraph_ttc.engine.tree import rank, slots
 from langgraph_ttc.nodes.prune import prune_frontier
-from langgraph_ttc.nodes.search import (
-    allocate,
-    beam_keep,
-    dvts_keep,
+from langgraph_ttc.strategies.beam_search import allocate, beam_expand, beam_keep, keep_beams
+from langgraph_ttc.strategies.best_of_n import samples_wanted
+from langgraph_ttc.strategies.dvts import dvts_expand, dvts_keep, keep_subtrees, subtree_of
+from langgraph_ttc.strategies.factory import select_answer
+from langgraph_ttc.strategies.revision import (
+    first_attempts_wanted,
     hierarchical_select,
-    rank,
     revision_chains,
-    slots,
-    subtree_of,
 )
-from langgraph_ttc.nodes.select import select_answer
-from langgraph_ttc.nodes.settings import derive_seed
-from langgraph_ttc.suite.tokenizer import REVISE_PROMPT
+from langgraph_ttc.formats import REVISE_PROMPT
 from langgraph_ttc.types import Candidate, Completion, StrategyConfig
 
 
@@ -73,8 +73,8 @@ def test_dvts_keep_stops_a_subtree_whose_best_child_finished() -> None:
 
 def test_slots_ignore_archived_and_other_sources() -> None:
     cs = [
-        cand("beam-1", source="beam"),
-        cand("beam-0", source="beam"),
+        cand("beam-1", source="beam", slot=1),
+        cand("beam-0", source="beam", slot=0),
         cand("beam-0-r3", source="beam"),
         cand("probe-0", source="probe"),
     ]
@@ -84,50 +84,50 @@ def test_slots_ignore_archived_and_other_sources() -> None:
 def test_prune_beam_stops_when_n_solutions_finished() -> None:
     plan = StrategyConfig(strategy="beam", n=4, beam_width=2)
     frontier = [
-        cand("beam-0", 0.5, source="beam", active=True),
-        cand("beam-1", 0.7, source="beam", active=True),
-        cand("beam-2", 0.9, answer="3", source="beam", active=False),
-        cand("beam-3", 0.2, source="beam", active=True),
+        cand("beam-0", 0.5, source="beam", slot=0, active=True),
+        cand("beam-1", 0.7, source="beam", slot=1, active=True),
+        cand("beam-2", 0.9, answer="3", source="beam", slot=2, active=False),
+        cand("beam-3", 0.2, source="beam", slot=3, active=True),
     ]
-    kept, dropped = prune_frontier(frontier, plan, "beam")
+    kept, dropped = prune_frontier(frontier, plan, "beam", keep_beams)
     assert [c["id"] for c in kept] == ["beam-1", "beam-0"]
     assert [c["id"] for c in dropped] == ["beam-3"]
     archived = [cand(f"beam-{i}-r1", 0.9, answer="3", source="beam") for i in range(3)]
-    kept, dropped = prune_frontier(frontier + archived, plan, "beam")
+    kept, dropped = prune_frontier(frontier + archived, plan, "beam", keep_beams)
     assert kept == [] and len(dropped) == 3
 
 
 def test_prune_dvts_keeps_one_per_live_subtree() -> None:
     plan = StrategyConfig(strategy="dvts", n=4, beam_width=2)
     frontier = [
-        cand("dvts-0", 0.2, source="dvts", group=0, active=True),
-        cand("dvts-1", 0.6, source="dvts", group=0, active=True),
-        cand("dvts-2", 0.9, answer="7", source="dvts", group=1, active=False),
-        cand("dvts-3", 0.4, source="dvts", group=1, active=True),
+        cand("dvts-0", 0.2, source="dvts", slot=0, group=0, active=True),
+        cand("dvts-1", 0.6, source="dvts", slot=1, group=0, active=True),
+        cand("dvts-2", 0.9, answer="7", source="dvts", slot=2, group=1, active=False),
+        cand("dvts-3", 0.4, source="dvts", slot=3, group=1, active=True),
     ]
-    kept, dropped = prune_frontier(frontier, plan, "dvts")
+    kept, dropped = prune_frontier(frontier, plan, "dvts", keep_subtrees)
     assert [c["id"] for c in kept] == ["dvts-1"]
     assert {c["id"] for c in dropped} == {"dvts-0", "dvts-3"}
 
 
-def test_assign_slots_beam_refills_all_dvts_only_its_own() -> None:
+def test_expand_beam_refills_all_dvts_only_its_own() -> None:
     beam = [
-        cand("beam-0", 0.3, source="beam", active=True),
-        cand("beam-1", 0.1, source="beam", active=False),
-        cand("beam-2", 0.8, source="beam", active=True),
-        cand("beam-3", 0.5, source="beam", done=True, answer="1"),
+        cand("beam-0", 0.3, source="beam", slot=0, active=True),
+        cand("beam-1", 0.1, source="beam", slot=1, active=False),
+        cand("beam-2", 0.8, source="beam", slot=2, active=True),
+        cand("beam-3", 0.5, source="beam", slot=3, done=True, answer="1"),
     ]
     plan = StrategyConfig(strategy="beam", n=4, beam_width=2)
-    out = [(p["id"], idx) for p, idx in assign_slots(beam, plan, "beam")]
+    out = [(p["id"], idx) for p, idx in beam_expand(beam, plan)]
     assert out == [("beam-2", [0, 1]), ("beam-0", [2, 3])]
     dvts = [
-        cand("dvts-0", 0.3, source="dvts", group=0, active=False),
-        cand("dvts-1", 0.4, source="dvts", group=0, active=False),
-        cand("dvts-2", 0.8, source="dvts", group=1, active=True),
-        cand("dvts-3", 0.1, source="dvts", group=1, active=False),
+        cand("dvts-0", 0.3, source="dvts", slot=0, group=0, active=False),
+        cand("dvts-1", 0.4, source="dvts", slot=1, group=0, active=False),
+        cand("dvts-2", 0.8, source="dvts", slot=2, group=1, active=True),
+        cand("dvts-3", 0.1, source="dvts", slot=3, group=1, active=False),
     ]
     plan = StrategyConfig(strategy="dvts", n=4, beam_width=2)
-    assert [(p["id"], idx) for p, idx in assign_slots(dvts, plan, "dvts")] == [("dvts-2", [2, 3])]
+    assert [(p["id"], idx) for p, idx in dvts_expand(dvts, plan)] == [("dvts-2", [2, 3])]
 
 
 def test_extend_path_finishes_on_answer_empty_or_length() -> None:
@@ -173,7 +173,8 @@ def test_samples_wanted_reuses_probes() -> None:
     assert samples_wanted(StrategyConfig(strategy="best_of_n", n=16), probes) == (12, 4)
     assert samples_wanted(StrategyConfig(strategy="majority", n=3), probes) == (0, 3)
     assert samples_wanted(StrategyConfig(strategy="greedy"), probes) == (1, 0)
-    assert samples_wanted(StrategyConfig(strategy="revise", n=8, sequential=4), probes[:1]) == (
+    revise = StrategyConfig(strategy="revise", n=8, sequential=4)
+    assert first_attempts_wanted(revise, probes[:1]) == (
         1,
         1,
     )

@@ -270,7 +270,7 @@ def _settings(
     gen: ScriptedGenerator, prm: ScriptedVerifier | None, samples: int = 4
 ) -> ProbeSettings:
     from langgraph_ttc.answers import extract_answer
-    from langgraph_ttc.nodes.candidates import question_prompt
+    from langgraph_ttc.engine.candidates import question_prompt
 
     return ProbeSettings(
         question=Q,

@@ -6,46 +6,13 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-from langgraph.runtime import Runtime
-
 from langgraph_ttc.budget import check_plan_fits
-from langgraph_ttc.nodes.calls import make_node
-from langgraph_ttc.nodes.settings import budget_label, context_of, emit, resolve_plan, usage_of
-from langgraph_ttc.state import TTCContext, TTCState
+from langgraph_ttc.engine.driver import NodeRun, make_node
+from langgraph_ttc.engine.settings import budget_label, check_question, resolve_plan
+from langgraph_ttc.state import TTCState
 from langgraph_ttc.types import Generator, StrategyConfig, Verifier
 
-__all__ = ["check_question", "make_prepare_node", "requirement_error"]
-
-TREE_STRATEGIES = frozenset({"beam", "lookahead", "dvts"})
-
-
-def check_question(question: object) -> str:
-    """Raise unless ``question`` is a non-empty string.
-
-    Raises:
-        TypeError: If it is not a string.
-        ValueError: If it is blank.
-    """
-    if not isinstance(question, str):
-        raise TypeError(f"question must be a str, got {type(question).__name__}")
-    if not question.strip():
-        raise ValueError("question must be a non-empty string")
-    return question
-
-
-def requirement_error(plan: StrategyConfig, verifier: Verifier | None) -> str | None:
-    """Why ``plan`` cannot run with this verifier, or ``None`` if it can."""
-    if verifier is None:
-        if plan.strategy in TREE_STRATEGIES:
-            return f"strategy {plan.strategy!r} needs a verifier (a PRM) to rank partial solutions"
-        if plan.strategy == "best_of_n" and plan.selection != "majority":
-            return (
-                f"best_of_n with selection={plan.selection!r} needs a verifier; "
-                "pass one, or use strategy='majority'"
-            )
-    if plan.strategy == "revise" and plan.n < plan.sequential:
-        return f"revise needs n >= sequential, got n={plan.n}, sequential={plan.sequential}"
-    return None
+__all__ = ["make_prepare_node"]
 
 
 def make_prepare_node(
@@ -67,16 +34,16 @@ def make_prepare_node(
             this graph does not run, or a plan that cannot fit the budget.
     """
 
-    def logic(state: TTCState, runtime: Runtime[TTCContext]) -> dict[str, Any]:
+    def logic(state: TTCState, run: NodeRun) -> dict[str, Any]:
         check_question(state.get("question"))
-        ctx = context_of(runtime)
+        ctx = run.ctx
         plan = resolve_plan(state, ctx, default)
         if plan.strategy not in strategies:
             raise ValueError(
                 f"plan.strategy {plan.strategy!r} cannot run in the {graph} graph "
                 f"(it runs {', '.join(sorted(strategies))})"
             )
-        if (why := requirement_error(plan, verifier)) is not None:
+        if (why := plan.requirement_error(has_verifier=verifier is not None)) is not None:
             raise ValueError(why)
         check_plan_fits(plan, ctx.budget)
         if ctx.budget is not None and ctx.budget.flops is not None and not generator.params:
@@ -95,15 +62,14 @@ def make_prepare_node(
             update["difficulty"] = None
         if not state.get("started_at"):
             update["started_at"] = time.time()
-        emit(
-            runtime,
+        run.emit(
             {
                 "node": "prepare",
                 "round": 0,
                 "strategy": plan.strategy,
-                "generations": usage_of(state)["generations"],
+                "generations": run.usage["generations"],
                 "budget": budget_label(ctx.budget, plan),
-            },
+            }
         )
         return update
 

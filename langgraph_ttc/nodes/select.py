@@ -1,61 +1,48 @@
-"""``select``: aggregate the finished candidates into the final answer."""
+"""``select``: aggregate the finished candidates into the final answer.
+
+How is the strategy's ``select`` rule; :func:`vote` is the flat one most
+strategies use (weighted best-of-N, majority vote, or the single best score).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from langgraph.runtime import Runtime
-
 from langgraph_ttc.answers import aggregate
-from langgraph_ttc.nodes.calls import make_node
-from langgraph_ttc.nodes.search import finished, hierarchical_select, revision_chains
-from langgraph_ttc.nodes.settings import budget_label, context_of, emit, plan_of, usage_of
-from langgraph_ttc.state import TTCContext, TTCState
+from langgraph_ttc.engine.driver import NodeRun, make_node
+from langgraph_ttc.engine.settings import budget_label, plan_of
+from langgraph_ttc.engine.tree import finished
+from langgraph_ttc.state import TTCState
 from langgraph_ttc.types import Candidate, StrategyConfig
 
-__all__ = ["effective_selection", "make_select_node", "select_answer"]
+__all__ = ["SelectRule", "Selected", "make_select_node", "vote"]
+
+Selected = tuple[str | None, float, dict[str, float], str]
+"""``(answer, confidence, totals per answer, the rule applied)``."""
+
+SelectRule = Callable[[StrategyConfig, Sequence[Candidate]], Selected]
+"""``(plan, every candidate) -> Selected``."""
 
 
-def effective_selection(
-    plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool
-) -> str:
-    """The selection rule that applies.
-
-    Majority for ``majority`` and ``greedy`` (neither pays for the verifier),
-    when the graph has no verifier, or when no finished candidate was scored
-    (the run stopped before ``verify``); the plan's ``selection`` otherwise.
-    """
-    if plan.strategy in ("majority", "greedy") or not verified:
-        return "majority"
-    if not any(c.get("score") is not None and c.get("answer") is not None for c in candidates):
-        return "majority"
-    return plan.selection
-
-
-def select_answer(
-    plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool
-) -> tuple[str | None, float, dict[str, float], str]:
-    """The final answer over the finished candidates: ``(answer, confidence, totals, rule)``.
+def vote(candidates: Sequence[Candidate], selection: str) -> Selected:
+    """One flat aggregate over the finished candidates.
 
     Every finished candidate takes part, router probes included: compute
-    already spent is never thrown away.
-
-    Revisions with a verifier use the paper's hierarchical selection (weighted
-    within each chain, then across the chain winners); everything else one flat
-    aggregate (weighted best-of-N, majority vote, or the single best score).
+    already spent is never thrown away. A scored rule falls back to majority
+    when no finished candidate with an answer was scored (the run stopped
+    before ``verify``).
     """
     done = finished(candidates)
-    rule = effective_selection(plan, done, verified=verified)
-    if plan.strategy == "revise" and rule == "weighted":
-        chains = revision_chains(candidates, plan.n // plan.sequential)
-        answer, confidence, totals = hierarchical_select(list(chains.values()))
-        return answer, confidence, totals, "hierarchical"
-    answer, confidence, totals = aggregate(done, selection=rule)
-    return answer, confidence, totals, rule
+    if selection != "majority" and not any(
+        c.get("score") is not None and c.get("answer") is not None for c in done
+    ):
+        selection = "majority"
+    answer, confidence, totals = aggregate(done, selection=selection)
+    return answer, confidence, totals, selection
 
 
-def make_select_node(*, graph: str, verified: bool) -> Any:
+def make_select_node(*, graph: str, select: SelectRule) -> Any:
     """The ``select`` node: writes ``answer``, ``confidence`` and the final ``status``.
 
     ``status`` becomes ``done`` (or ``no_candidates`` when no candidate has an
@@ -64,17 +51,14 @@ def make_select_node(*, graph: str, verified: bool) -> Any:
     candidate stays active.
     """
 
-    def logic(state: TTCState, runtime: Runtime[TTCContext]) -> dict[str, Any]:
-        ctx = context_of(runtime)
+    def logic(state: TTCState, run: NodeRun) -> dict[str, Any]:
         plan = plan_of(state)
         cands = state.get("candidates") or []
-        answer, confidence, totals, rule = select_answer(plan, cands, verified=verified)
+        answer, confidence, totals, rule = select(plan, cands)
         status = state.get("status", "running")
         if status == "running":
             status = "done" if answer is not None else "no_candidates"
-        closed = [{**c, "active": False} for c in cands if c.get("active")]
-        emit(
-            runtime,
+        run.emit(
             {
                 "node": "select",
                 "round": state.get("round", 0),
@@ -84,15 +68,15 @@ def make_select_node(*, graph: str, verified: bool) -> Any:
                 "selection": rule,
                 "totals": totals,
                 "status": status,
-                "generations": usage_of(state)["generations"],
-                "budget": budget_label(ctx.budget, plan),
-            },
+                "generations": run.usage["generations"],
+                "budget": budget_label(run.ctx.budget, plan),
+            }
         )
         return {
             "answer": answer,
             "confidence": confidence if answer is not None else None,
             "status": status,
-            "candidates": closed,
+            "candidates": [{**c, "active": False} for c in cands if c.get("active")],
         }
 
     return make_node("select", logic)

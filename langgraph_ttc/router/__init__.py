@@ -18,8 +18,9 @@ from langgraph_ttc.router.difficulty import (
     arun_estimate,
     run_estimate,
 )
-from langgraph_ttc.router.planning import NEEDS_VERIFIER, available_plan, default_plan, fit_plan
+from langgraph_ttc.router.planning import available_plan, default_plan, fit_plan
 from langgraph_ttc.router.policy import ComputePolicy, quantile_thresholds
+from langgraph_ttc.types import NEEDS_VERIFIER
 
 __all__ = [
     "NEEDS_VERIFIER",

@@ -11,9 +11,10 @@ The paper bins questions by the base model's pass@1. Two ways to estimate it:
   of probes a checker accepts.
 
 An estimator does not call models itself. ``estimate`` is node logic (see
-``langgraph_ttc.nodes.calls``): it yields one batched ``GenerateCall`` and at
-most one batched ``ScoreCall`` and returns a :class:`DifficultyEstimate`, so
-the ``route`` node runs it sync or async and traces its calls. Probes are
+``langgraph_ttc.engine.driver``): it yields one batched ``GenerateCall`` and
+at most one batched ``ScoreCall`` and returns a :class:`DifficultyEstimate`,
+so the ``route`` node runs it through the same driver as every node, sync or
+async, traced, with the same checks on what comes back. Probes are
 real samples: they come back as candidates (``source="probe"``, verifier
 scores attached) with their usage, and the strategy that follows keeps them.
 """
@@ -29,8 +30,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from langgraph_ttc.answers import aggregate
 from langgraph_ttc.budget import generation_usage, verifier_usage
-from langgraph_ttc.nodes.calls import Call, GenerateCall, NodeLogic, ScoreCall, completions_of
-from langgraph_ttc.nodes.candidates import AnswerFn, PromptFn, full_candidate
+from langgraph_ttc.engine.calls import Call, GenerateCall, ScoreCall, check_not_all_empty
+from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, full_candidate
+from langgraph_ttc.engine.driver import NodeLogic, arun_logic, run_logic, settle
 from langgraph_ttc.types import (
     Candidate,
     Fold,
@@ -162,20 +164,23 @@ def _sample_probes(settings: ProbeSettings) -> NodeLogic:
         temperature=settings.temperature,
         seed=settings.seed,
     )
-    reply = yield GenerateCall(
+    call = GenerateCall(
         generator=settings.generator,
         requests=[request],
         run_name="route/probe",
         tags=(*settings.tags, "ttc:probe"),
         metadata=dict(settings.metadata),
+        generations=float(settings.samples),
+        role="router probes from",
     )
-    completions = completions_of(reply)
+    completions = yield call
+    check_not_all_empty(completions[0], settings.generator)
     cands = [
         full_candidate(f"probe-{i}", c, settings.extract_answer, source="probe")
         for i, c in enumerate(completions[0])
     ]
     usage = generation_usage(
-        completions, params=settings.generator.params, generations=float(len(cands))
+        completions, params=settings.generator.params, generations=call.generations
     )
     return {"candidates": cands, "usage": usage}
 
@@ -376,34 +381,28 @@ class OracleDifficulty:
 def run_estimate(estimator: DifficultyEstimator, settings: ProbeSettings) -> DifficultyEstimate:
     """Run an estimator outside a graph (untraced), e.g. to fit a policy's thresholds.
 
+    Replies get the same checks as in a graph.
+
     Raises:
         BackendError: If a model call fails.
     """
-    logic = estimator.estimate(settings)
-    reply: Any = None
-    while True:
-        try:
-            call = logic.send(reply)
-        except StopIteration as stop:
-            return stop.value
+
+    def invoke(call: Call) -> Any:
         if isinstance(call, GenerateCall):
-            reply = call.generator.generate(call.requests)
-        else:
-            reply = call.verifier.score(call.question, call.solutions)
+            return settle(call, call.generator.generate(call.requests))[0]
+        return settle(call, call.verifier.score(call.question, call.solutions))[0]
+
+    return run_logic(estimator.estimate(settings), invoke)
 
 
 async def arun_estimate(
     estimator: DifficultyEstimator, settings: ProbeSettings
 ) -> DifficultyEstimate:
     """Async twin of :func:`run_estimate`."""
-    logic = estimator.estimate(settings)
-    reply: Any = None
-    while True:
-        try:
-            call = logic.send(reply)
-        except StopIteration as stop:
-            return stop.value
+
+    async def ainvoke(call: Call) -> Any:
         if isinstance(call, GenerateCall):
-            reply = await call.generator.agenerate(call.requests)
-        else:
-            reply = await call.verifier.ascore(call.question, call.solutions)
+            return settle(call, await call.generator.agenerate(call.requests))[0]
+        return settle(call, await call.verifier.ascore(call.question, call.solutions))[0]
+
+    return await arun_logic(estimator.estimate(settings), ainvoke)

@@ -14,10 +14,7 @@ import math
 from collections.abc import Collection
 from dataclasses import replace
 
-from langgraph_ttc.types import StrategyConfig
-
-NEEDS_VERIFIER = frozenset({"best_of_n", "beam", "lookahead", "dvts"})
-"""Strategies that rank candidates with a verifier."""
+from langgraph_ttc.types import NEEDS_VERIFIER, StrategyConfig
 
 # Nearest substitutes, best first. Every chain ends in majority, which needs
 # only a generator, and greedy for a single generation.
@@ -75,7 +72,8 @@ def fit_plan(config: StrategyConfig, generations: int) -> StrategyConfig | None:
 def total_cost(plan: StrategyConfig, probes: int) -> int:
     """Generations a run spends on ``probes`` probes plus ``plan``.
 
-    The strategies reuse probes where they can (``nodes/generate.py``):
+    The strategies reuse probes where they can (``strategies/best_of_n.py``,
+    ``strategies/revision.py``):
     best-of-N and majority count finished probes as samples, revisions use
     them as first attempts of their chains; greedy and the tree searches draw
     their own, so the probes come on top.

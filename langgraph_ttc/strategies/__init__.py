@@ -10,7 +10,7 @@ Bring your own checkpointer, store and cache at ``compile()``. Run settings
 from langgraph_ttc.strategies.beam_search import create_beam_search_graph
 from langgraph_ttc.strategies.best_of_n import create_best_of_n_graph
 from langgraph_ttc.strategies.dvts import create_dvts_graph
-from langgraph_ttc.strategies.factory import create_strategy_graph
+from langgraph_ttc.strategies.factory import create_strategy_graph, select_answer
 from langgraph_ttc.strategies.graph import TTCStrategyInput, TTCStrategyOutput
 from langgraph_ttc.strategies.lookahead import create_lookahead_graph
 from langgraph_ttc.strategies.revision import create_revision_graph
@@ -24,4 +24,5 @@ __all__ = [
     "create_lookahead_graph",
     "create_revision_graph",
     "create_strategy_graph",
+    "select_answer",
 ]

@@ -1,19 +1,80 @@
-"""Beam search against a process reward model (Snell et al. 2024, section 5)."""
+"""Beam search against a process reward model (Snell et al. 2024, section 5).
+
+The whole rule: sample N first steps and score them with the PRM; keep the
+top N/M unfinished paths (:func:`keep_beams`) and extend each by M sampled
+next steps (:func:`beam_expand`), so the frontier holds N paths again;
+repeat until N solutions have finished, none is left unfinished, or
+``max_rounds`` (the last round runs each path to its end). The loop itself
+is :mod:`langgraph_ttc.strategies.tree`.
+"""
 
 from __future__ import annotations
 
-from langgraph.graph import StateGraph
+from collections.abc import Sequence
 
 from langgraph_ttc import answers
-from langgraph_ttc.nodes.candidates import AnswerFn, PromptFn, question_prompt
-from langgraph_ttc.state import TTCContext, TTCState
-from langgraph_ttc.strategies.graph import TTCStrategyInput, TTCStrategyOutput, check_config
-from langgraph_ttc.strategies.tree import build_tree_graph
-from langgraph_ttc.types import Generator, StrategyConfig, Verifier
+from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, question_prompt
+from langgraph_ttc.engine.tree import rank
+from langgraph_ttc.strategies.graph import StrategyGraph, check_config
+from langgraph_ttc.strategies.tree import TreeSearch, build_tree_graph
+from langgraph_ttc.types import Candidate, Generator, StrategyConfig, Verifier
 
-__all__ = ["create_beam_search_graph"]
+__all__ = [
+    "STRATEGIES",
+    "allocate",
+    "beam_expand",
+    "beam_keep",
+    "create_beam_search_graph",
+    "keep_beams",
+]
 
 STRATEGIES = frozenset({"beam"})
+
+
+def beam_keep(active: Sequence[Candidate], width: int, beam_width: int) -> list[Candidate]:
+    """Beam search pruning: the top ``width // beam_width`` (at least 1) partial solutions."""
+    return rank(active)[: max(1, width // beam_width)]
+
+
+def keep_beams(
+    frontier: Sequence[Candidate], done: Sequence[Candidate], plan: StrategyConfig
+) -> list[Candidate]:
+    """The keep rule: the top N/M unfinished paths, or none once N solutions have finished."""
+    if len(done) >= len(frontier):
+        return []
+    active = [c for c in frontier if c.get("active") and not c.get("done")]
+    return beam_keep(active, len(frontier), plan.beam_width)
+
+
+def allocate(kept: int, width: int) -> list[int]:
+    """Expansions per kept beam so that the frontier holds ``width`` paths again.
+
+    Spread evenly, earlier (better) beams first: N/M beams get M each.
+    """
+    if kept < 1:
+        return []
+    base, extra = divmod(width, kept)
+    return [base + (1 if i < extra else 0) for i in range(kept)]
+
+
+def beam_expand(
+    frontier: Sequence[Candidate], plan: StrategyConfig
+) -> list[tuple[Candidate, list[int]]]:
+    """The kept paths, best first, each with the slots its M children refill.
+
+    Beam search refills the whole frontier from the kept paths, as
+    search-and-learn does.
+    """
+    kept = [c for c in frontier if c.get("active") and not c.get("done")]
+    order = sorted(kept, key=lambda c: -(c.get("score") or 0.0))
+    out, start = [], 0
+    for parent, count in zip(order, allocate(len(order), len(frontier)), strict=True):
+        out.append((parent, list(range(start, start + count))))
+        start += count
+    return out
+
+
+BEAM = TreeSearch(source="beam", keep=keep_beams, expand=beam_expand)
 
 
 def create_beam_search_graph(
@@ -24,13 +85,9 @@ def create_beam_search_graph(
     extract_answer: AnswerFn = answers.extract_answer,
     prompt: PromptFn = question_prompt,
     name: str = "beam_search",
-) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
+) -> StrategyGraph:
     """Build beam search over steps (lines), ranked by a PRM.
 
-    N first steps are sampled and scored; the top N/M partial solutions are
-    kept and each is extended by M sampled next steps, so the frontier holds N
-    paths again; repeat until N solutions have finished, none is left
-    unfinished, or ``max_rounds`` (the last round runs each path to its end).
     Finished solutions are set aside; the final pick is ``selection``
     (weighted best-of-N by default) over them. Costs N generations.
 
@@ -54,8 +111,8 @@ def create_beam_search_graph(
         generator,
         verifier,
         plan,
+        BEAM,
         strategies=STRATEGIES,
-        source="beam",
         extract_answer=extract_answer,
         prompt=prompt,
         name=name,

@@ -1,31 +1,56 @@
-"""Best-of-N, majority voting and greedy decoding: sample full solutions, then select."""
+"""Best-of-N, majority voting and greedy decoding: sample full solutions, then vote.
+
+The whole algorithm: draw N full solutions in one call (finished router
+probes count as samples), score them with the verifier (best-of-N only), and
+pick the answer: weighted best-of-N (sum of scores per distinct answer),
+the single best score, or one vote per sample. Greedy is one sample at
+temperature 0.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
-from langgraph.graph import END, START, StateGraph
-
 from langgraph_ttc import answers
-from langgraph_ttc.nodes.candidates import AnswerFn, PromptFn, question_prompt
-from langgraph_ttc.nodes.generate import make_generate_node
-from langgraph_ttc.nodes.prepare import make_prepare_node
-from langgraph_ttc.nodes.select import make_select_node
-from langgraph_ttc.nodes.verify import make_verify_node
-from langgraph_ttc.state import TTCContext, TTCState
-from langgraph_ttc.strategies.graph import (
-    TTCStrategyInput,
-    TTCStrategyOutput,
-    check_config,
-    new_graph,
-    plan_strategy,
-    unscored,
-)
-from langgraph_ttc.types import Generator, StrategyConfig, Verifier
+from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, full_candidate, question_prompt
+from langgraph_ttc.nodes import Sampling, Selected, make_verify_node, vote
+from langgraph_ttc.state import TTCState
+from langgraph_ttc.strategies.graph import StrategyGraph, check_config, start_graph, unscored
+from langgraph_ttc.types import Candidate, Completion, Generator, StrategyConfig, Verifier
 
-__all__ = ["create_best_of_n_graph"]
+__all__ = ["STRATEGIES", "create_best_of_n_graph", "samples_wanted", "select_best_of_n"]
 
 STRATEGIES = frozenset({"greedy", "majority", "best_of_n"})
+_REUSABLE = ("probe", "sample")
+
+
+def samples_wanted(plan: StrategyConfig, candidates: Sequence[Candidate]) -> tuple[int, int]:
+    """How many full solutions to draw, and how many finished ones already count.
+
+    Best-of-N and majority reuse finished probes (and samples already drawn);
+    greedy draws its own.
+    """
+    if plan.strategy == "greedy":
+        return 1, 0
+    reusable = [c for c in candidates if c.get("done") and c.get("source") in _REUSABLE]
+    return max(0, plan.n - len(reusable)), min(len(reusable), plan.n)
+
+
+def select_best_of_n(
+    plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool
+) -> Selected:
+    """The plan's selection over every finished sample.
+
+    Greedy and majority never pay for the verifier, so they vote; so does a
+    graph without one.
+    """
+    scored = verified and plan.strategy == "best_of_n"
+    return vote(candidates, plan.selection if scored else "majority")
+
+
+def _temperature(plan: StrategyConfig) -> float:
+    return 0.0 if plan.strategy == "greedy" else plan.temperature
 
 
 def create_best_of_n_graph(
@@ -36,7 +61,7 @@ def create_best_of_n_graph(
     extract_answer: AnswerFn = answers.extract_answer,
     prompt: PromptFn = question_prompt,
     name: str = "best_of_n",
-) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
+) -> StrategyGraph:
     """Build best-of-N: ``prepare -> generate -> verify -> select``.
 
     Runs the plan's strategy: ``greedy`` (one sample at temperature 0) or
@@ -66,41 +91,31 @@ def create_best_of_n_graph(
         StrategyConfig(strategy="best_of_n") if verifier else StrategyConfig(strategy="majority")
     )
     plan = check_config(config, default, STRATEGIES, verifier, "create_best_of_n_graph")
-    meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
-    builder = new_graph()
-    builder.add_node(
-        "prepare",
-        make_prepare_node(
-            graph=name, default=plan, strategies=STRATEGIES, generator=generator, verifier=verifier
-        ),
-        metadata=meta,
+    verified = verifier is not None
+
+    def build(plan: StrategyConfig, index: int, width: int, comp: Completion) -> Candidate:
+        return full_candidate(f"sample-{index}", comp, extract_answer, source="sample")
+
+    builder = start_graph(
+        generator,
+        verifier=verifier,
+        plan=plan,
+        strategies=STRATEGIES,
+        sampling=Sampling(wanted=samples_wanted, build=build, temperature=_temperature),
+        select=lambda plan, cands: select_best_of_n(plan, cands, verified=verified),
+        prompt=prompt,
+        name=name,
     )
-    builder.add_node(
-        "generate",
-        make_generate_node(
-            generator,
-            graph=name,
-            mode="full",
-            source="sample",
-            extract_answer=extract_answer,
-            prompt=prompt,
-        ),
-        metadata=meta,
-    )
-    builder.add_node(
-        "select", make_select_node(graph=name, verified=verifier is not None), metadata=meta
-    )
-    builder.add_edge(START, "prepare")
-    builder.add_edge("prepare", "generate")
-    builder.add_edge("select", END)
     if verifier is None:
         builder.add_edge("generate", "select")
         return builder
+    meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
     builder.add_node("verify", make_verify_node(verifier, graph=name), metadata=meta)
 
     def after_generate(state: TTCState) -> Literal["verify", "select"]:
         # Greedy decoding and majority voting never pay for the verifier.
-        return "verify" if plan_strategy(state) == "best_of_n" and unscored(state) else "select"
+        wants_scores = (state.get("plan") or {}).get("strategy") == "best_of_n"
+        return "verify" if wants_scores and unscored(state) else "select"
 
     builder.add_conditional_edges("generate", after_generate, ["verify", "select"])
     builder.add_edge("verify", "select")

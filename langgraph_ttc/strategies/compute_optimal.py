@@ -6,7 +6,7 @@ subgraph per strategy::
     START -> route -> greedy | majority | best_of_n | beam | lookahead | dvts | revise -> END
 
 ``route`` probes the question, bins its difficulty and picks the plan from
-the ``ComputePolicy`` (see ``langgraph_ttc.nodes.route``); the strategy's
+the ``ComputePolicy`` (see ``langgraph_ttc.router.route``); the strategy's
 subgraph runs it on the same ``TTCState``, reusing the probes, and selects
 the answer.
 
@@ -37,14 +37,15 @@ from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 
 from langgraph_ttc import answers
-from langgraph_ttc.nodes.calls import RunnableCallable
-from langgraph_ttc.nodes.candidates import question_prompt
-from langgraph_ttc.nodes.route import DEFAULT_BUDGET, make_route_node
+from langgraph_ttc.engine.candidates import question_prompt
+from langgraph_ttc.engine.driver import RunnableCallable
 from langgraph_ttc.router.difficulty import DifficultyEstimator, VerifierDifficulty
-from langgraph_ttc.router.planning import NEEDS_VERIFIER
 from langgraph_ttc.router.policy import ComputePolicy
+from langgraph_ttc.router.route import DEFAULT_BUDGET, make_route_node
 from langgraph_ttc.state import TTCContext, TTCInput, TTCOutput, TTCState
+from langgraph_ttc.strategies.factory import create_strategy_graph
 from langgraph_ttc.types import (
+    NEEDS_VERIFIER,
     STRATEGIES,
     Candidate,
     Generator,
@@ -104,8 +105,6 @@ def create_ttc_graph(
         ValueError: For an unknown strategy, or an explicitly requested one
             that needs a missing verifier.
     """
-    from langgraph_ttc.strategies.factory import create_strategy_graph
-
     policy = ComputePolicy.default() if policy is None else policy
     if not isinstance(policy, ComputePolicy):
         raise TypeError(f"policy must be a ComputePolicy, got {type(policy).__name__}")

@@ -1,19 +1,91 @@
-"""Diverse verifier tree search (DVTS, from Hugging Face's search-and-learn)."""
+"""Diverse verifier tree search (DVTS, from Hugging Face's search-and-learn).
+
+The whole rule: the N paths split into N/M independent subtrees
+(``Candidate.group``, :func:`subtree_of`). Each round, each live subtree
+keeps only its single best child by PRM score (:func:`keep_subtrees`) and
+refills its own M slots from it (:func:`dvts_expand`); a subtree ends when
+its best child is a finished solution. Subtrees never share paths, which
+keeps diversity at large N. The loop itself is
+:mod:`langgraph_ttc.strategies.tree`.
+"""
 
 from __future__ import annotations
 
-from langgraph.graph import StateGraph
+from collections.abc import Sequence
 
 from langgraph_ttc import answers
-from langgraph_ttc.nodes.candidates import AnswerFn, PromptFn, question_prompt
-from langgraph_ttc.state import TTCContext, TTCState
-from langgraph_ttc.strategies.graph import TTCStrategyInput, TTCStrategyOutput, check_config
-from langgraph_ttc.strategies.tree import build_tree_graph
-from langgraph_ttc.types import Generator, StrategyConfig, Verifier
+from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, question_prompt
+from langgraph_ttc.engine.tree import rank
+from langgraph_ttc.strategies.graph import StrategyGraph, check_config
+from langgraph_ttc.strategies.tree import TreeSearch, build_tree_graph
+from langgraph_ttc.types import Candidate, Generator, StrategyConfig, Verifier
 
-__all__ = ["create_dvts_graph"]
+__all__ = [
+    "STRATEGIES",
+    "create_dvts_graph",
+    "dvts_expand",
+    "dvts_keep",
+    "keep_subtrees",
+    "subtree_of",
+]
 
 STRATEGIES = frozenset({"dvts"})
+
+
+def subtree_of(index: int, width: int, beam_width: int) -> int:
+    """The subtree of slot ``index`` (``width // beam_width`` subtrees, at least 1)."""
+    subtrees = max(1, width // beam_width)
+    return min(index // beam_width, subtrees - 1)
+
+
+def dvts_keep(subtree: Sequence[Candidate]) -> Candidate | None:
+    """One subtree's pruning: its single best child, or ``None`` if that one finished.
+
+    A subtree whose best child is a finished solution is done (as in
+    search-and-learn); its other finished children stay as solutions.
+    """
+    if not subtree:
+        return None
+    best = rank(subtree)[0]
+    return None if best.get("done") else best
+
+
+def keep_subtrees(
+    frontier: Sequence[Candidate], done: Sequence[Candidate], plan: StrategyConfig
+) -> list[Candidate]:
+    """In each subtree still alive, its best child (a live subtree refilled all its slots)."""
+    live = sorted({c.get("group", 0) for c in frontier if c.get("active") and not c.get("done")})
+    kept = [dvts_keep([c for c in frontier if c.get("group", 0) == g]) for g in live]
+    return [c for c in kept if c is not None]
+
+
+def dvts_expand(
+    frontier: Sequence[Candidate], plan: StrategyConfig
+) -> list[tuple[Candidate, list[int]]]:
+    """Each kept path with the slots of its own subtree: subtrees never mix."""
+    out = []
+    for parent in [c for c in frontier if c.get("active") and not c.get("done")]:
+        g = parent.get("group", 0)
+        members = [c.get("slot") for c in frontier if c.get("group", 0) == g]
+        out.append((parent, sorted(i for i in members if i is not None)))
+    return out
+
+
+def _subtree_requests(plan: StrategyConfig, samples: int) -> list[list[int]]:
+    """One first-step request per subtree."""
+    groups: dict[int, list[int]] = {}
+    for i in range(samples):
+        groups.setdefault(subtree_of(i, samples, plan.beam_width), []).append(i)
+    return list(groups.values())
+
+
+DVTS = TreeSearch(
+    source="dvts",
+    keep=keep_subtrees,
+    expand=dvts_expand,
+    groups=_subtree_requests,
+    group_of=lambda plan, index, width: subtree_of(index, width, plan.beam_width),
+)
 
 
 def create_dvts_graph(
@@ -24,14 +96,11 @@ def create_dvts_graph(
     extract_answer: AnswerFn = answers.extract_answer,
     prompt: PromptFn = question_prompt,
     name: str = "dvts",
-) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
+) -> StrategyGraph:
     """Build DVTS: N/M independent subtrees, each a greedy search over M expansions.
 
-    Each subtree (``Candidate.group``) samples M next steps of its one path and
-    keeps only the best by PRM score; a subtree ends when its best child is a
-    finished solution. Subtrees never share paths, which keeps diversity at
-    large N. The final pick is ``selection`` over all finished solutions.
-    Costs N generations.
+    The final pick is ``selection`` over all finished solutions. Costs N
+    generations.
 
     Args:
         generator: The policy.
@@ -51,8 +120,8 @@ def create_dvts_graph(
         generator,
         verifier,
         plan,
+        DVTS,
         strategies=STRATEGIES,
-        source="dvts",
         extract_answer=extract_answer,
         prompt=prompt,
         name=name,

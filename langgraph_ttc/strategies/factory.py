@@ -1,19 +1,25 @@
-"""One entry point for every strategy: pick the builder from a ``StrategyConfig``."""
+"""One entry point for every strategy: its builder and its selection rule."""
 
 from __future__ import annotations
 
-from langgraph.graph import StateGraph
+from collections.abc import Sequence
 
-from langgraph_ttc.state import TTCContext, TTCState
+from langgraph_ttc.nodes import Selected, vote
 from langgraph_ttc.strategies.beam_search import create_beam_search_graph
-from langgraph_ttc.strategies.best_of_n import create_best_of_n_graph
+from langgraph_ttc.strategies.best_of_n import create_best_of_n_graph, select_best_of_n
 from langgraph_ttc.strategies.dvts import create_dvts_graph
-from langgraph_ttc.strategies.graph import TTCStrategyInput, TTCStrategyOutput
+from langgraph_ttc.strategies.graph import StrategyGraph
 from langgraph_ttc.strategies.lookahead import create_lookahead_graph
-from langgraph_ttc.strategies.revision import create_revision_graph
-from langgraph_ttc.types import STRATEGIES, Generator, StrategyConfig, Verifier
+from langgraph_ttc.strategies.revision import create_revision_graph, select_revisions
+from langgraph_ttc.types import STRATEGIES, Candidate, Generator, StrategyConfig, Verifier
 
-__all__ = ["create_strategy_graph"]
+__all__ = ["create_strategy_graph", "select_answer"]
+
+_TREE_BUILDERS = {
+    "beam": create_beam_search_graph,
+    "lookahead": create_lookahead_graph,
+    "dvts": create_dvts_graph,
+}
 
 
 def create_strategy_graph(
@@ -22,7 +28,7 @@ def create_strategy_graph(
     *,
     verifier: Verifier | None = None,
     reviser: Generator | None = None,
-) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
+) -> StrategyGraph:
     """Build the graph that runs ``config.strategy``.
 
     ``greedy``, ``majority`` and ``best_of_n`` share the best-of-N graph;
@@ -39,12 +45,22 @@ def create_strategy_graph(
         return create_best_of_n_graph(generator, verifier=verifier, config=config)
     if strategy == "revise":
         return create_revision_graph(generator, verifier=verifier, reviser=reviser, config=config)
+    if strategy not in _TREE_BUILDERS:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
     if verifier is None:
-        raise ValueError(f"strategy {strategy!r} needs a verifier (a PRM)")
-    if strategy == "beam":
-        return create_beam_search_graph(generator, verifier=verifier, config=config)
-    if strategy == "lookahead":
-        return create_lookahead_graph(generator, verifier=verifier, config=config)
-    if strategy == "dvts":
-        return create_dvts_graph(generator, verifier=verifier, config=config)
-    raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
+        raise ValueError(config.requirement_error(has_verifier=False))
+    return _TREE_BUILDERS[strategy](generator, verifier=verifier, config=config)
+
+
+def select_answer(
+    plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool
+) -> Selected:
+    """The final answer the plan's graph would select: ``(answer, confidence, totals, rule)``.
+
+    For replaying a selection outside a graph (the benchmark does).
+    """
+    if plan.strategy == "revise":
+        return select_revisions(plan, candidates, verified=verified)
+    if plan.strategy in _TREE_BUILDERS:
+        return vote(candidates, plan.selection if verified else "majority")
+    return select_best_of_n(plan, candidates, verified=verified)

@@ -1,17 +1,33 @@
-"""What every strategy graph shares: schemas, the empty builder, and the routes."""
+"""What every strategy graph shares: schemas, the common nodes, the config check, the routes."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from langgraph.graph import StateGraph
+from langgraph.graph import END, START, StateGraph
 
-from langgraph_ttc.nodes.prepare import requirement_error
-from langgraph_ttc.nodes.search import slots
+from langgraph_ttc.engine.candidates import PromptFn
+from langgraph_ttc.engine.tree import slots
+from langgraph_ttc.nodes import (
+    Sampling,
+    SelectRule,
+    make_generate_node,
+    make_prepare_node,
+    make_select_node,
+)
 from langgraph_ttc.state import TTCContext, TTCInput, TTCOutput, TTCState, merge_candidates
-from langgraph_ttc.types import Candidate, StrategyConfig, Usage, Verifier, add_usage
+from langgraph_ttc.types import Candidate, Generator, StrategyConfig, Usage, Verifier, add_usage
 
-__all__ = ["TTCStrategyInput", "TTCStrategyOutput", "check_config", "new_graph"]
+__all__ = [
+    "StrategyGraph",
+    "TTCStrategyInput",
+    "TTCStrategyOutput",
+    "check_config",
+    "has_frontier",
+    "running",
+    "start_graph",
+    "unscored",
+]
 
 
 class TTCStrategyInput(TTCInput, total=False):
@@ -37,14 +53,48 @@ class TTCStrategyOutput(TTCOutput, total=False):
     error: str | None
 
 
-def new_graph() -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
-    """An empty strategy graph with the shared schemas."""
-    return StateGraph(
+StrategyGraph = StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]
+
+
+def start_graph(
+    generator: Generator,
+    *,
+    verifier: Verifier | None,
+    plan: StrategyConfig,
+    strategies: frozenset[str],
+    sampling: Sampling,
+    select: SelectRule,
+    prompt: PromptFn,
+    name: str,
+) -> StrategyGraph:
+    """A strategy graph with its common nodes: ``START -> prepare -> generate``, ``select -> END``.
+
+    The strategy adds what happens between ``generate`` and ``select``.
+    """
+    meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
+    builder: StrategyGraph = StateGraph(
         state_schema=TTCState,
         context_schema=TTCContext,
         input_schema=TTCStrategyInput,
         output_schema=TTCStrategyOutput,
     )
+    builder.add_node(
+        "prepare",
+        make_prepare_node(
+            graph=name, default=plan, strategies=strategies, generator=generator, verifier=verifier
+        ),
+        metadata=meta,
+    )
+    builder.add_node(
+        "generate",
+        make_generate_node(generator, graph=name, sampling=sampling, prompt=prompt),
+        metadata=meta,
+    )
+    builder.add_node("select", make_select_node(graph=name, select=select), metadata=meta)
+    builder.add_edge(START, "prepare")
+    builder.add_edge("prepare", "generate")
+    builder.add_edge("select", END)
+    return builder
 
 
 def check_config(
@@ -70,7 +120,7 @@ def check_config(
             f"config.strategy {config.strategy!r} is not built by {builder} "
             f"(it builds {', '.join(sorted(strategies))})"
         )
-    if (why := requirement_error(config, verifier)) is not None:
+    if (why := config.requirement_error(has_verifier=verifier is not None)) is not None:
         raise ValueError(why)
     return config
 
@@ -88,8 +138,3 @@ def unscored(state: TTCState) -> bool:
 def has_frontier(state: TTCState, source: str) -> bool:
     """Whether a tree search still has paths to extend."""
     return any(c.get("active") for c in slots(state.get("candidates") or [], source))
-
-
-def plan_strategy(state: TTCState) -> str:
-    """The strategy of the plan in force."""
-    return str((state.get("plan") or {}).get("strategy", ""))

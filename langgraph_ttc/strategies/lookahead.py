@@ -1,19 +1,160 @@
-"""Lookahead search: beam search scored at the end of greedy rollouts."""
+"""Lookahead search: beam search whose steps are scored at the end of greedy rollouts.
+
+The whole rule: beam search (:mod:`~langgraph_ttc.strategies.beam_search`
+keeps and expands), except that each new unfinished path is continued
+greedily (temperature 0) for up to k = ``plan.lookahead`` more steps, one
+batched call per lookahead step, and the PRM scores it at the end of that
+rollout (:func:`make_rollout_node`). The rollout only scores the path: it is
+thrown away. Finished paths need no rollout and are left to ``verify``. A
+path costs k + 1 generations when it opens, so lookahead costs N x (k + 1);
+k = 0 is beam search.
+"""
 
 from __future__ import annotations
 
-from langgraph.graph import StateGraph
+from typing import Any
 
 from langgraph_ttc import answers
-from langgraph_ttc.nodes.candidates import AnswerFn, PromptFn, question_prompt
-from langgraph_ttc.state import TTCContext, TTCState
-from langgraph_ttc.strategies.graph import TTCStrategyInput, TTCStrategyOutput, check_config
-from langgraph_ttc.strategies.tree import build_tree_graph
-from langgraph_ttc.types import Generator, StrategyConfig, Verifier
+from langgraph_ttc.budget import prompt_token_bound
+from langgraph_ttc.engine.calls import GenerateCall, ScoreCall
+from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, prefix_of, question_prompt
+from langgraph_ttc.engine.candidates import split_lines as lines
+from langgraph_ttc.engine.driver import NodeLogic, NodeRun, make_node
+from langgraph_ttc.engine.settings import budget_label, call_metadata, derive_seed, plan_of
+from langgraph_ttc.engine.tree import slots
+from langgraph_ttc.formats import STEP_DELIMITER
+from langgraph_ttc.nodes.verify import check_verifier_budget
+from langgraph_ttc.state import TTCState
+from langgraph_ttc.strategies.beam_search import beam_expand, keep_beams
+from langgraph_ttc.strategies.graph import StrategyGraph, check_config
+from langgraph_ttc.strategies.tree import TreeSearch, build_tree_graph
+from langgraph_ttc.types import (
+    Candidate,
+    GenerationRequest,
+    Generator,
+    StrategyConfig,
+    Verifier,
+    fold_scores,
+)
 
-__all__ = ["create_lookahead_graph"]
+__all__ = ["STRATEGIES", "create_lookahead_graph", "make_rollout_node"]
 
 STRATEGIES = frozenset({"lookahead"})
+
+LOOKAHEAD = TreeSearch(
+    source="lookahead",
+    keep=keep_beams,
+    expand=beam_expand,
+    cost=lambda plan: float(plan.lookahead + 1),
+)
+
+
+def make_rollout_node(
+    generator: Generator,
+    verifier: Verifier,
+    *,
+    graph: str,
+    source: str,
+    extract_answer: AnswerFn,
+    prompt: PromptFn = question_prompt,
+) -> Any:
+    """The ``rollout`` node: roll each new unfinished path out k steps, then score it.
+
+    A no-op when ``lookahead == 0``. Rollout steps extend paths already paid
+    for, so they cost tokens and FLOPs but no generations.
+    """
+
+    def logic(state: TTCState, run: NodeRun) -> NodeLogic:
+        ctx, plan = run.ctx, plan_of(state)
+        round_ = state.get("round", 0)
+        targets = [
+            c
+            for c in slots(state.get("candidates") or [], source)
+            if c.get("active") and not c["done"] and c.get("score") is None
+        ]
+        if plan.lookahead == 0 or not targets:
+            return {}
+        msgs = prompt(state["question"])
+        rolls: list[list[str]] = [[] for _ in targets]
+        alive = list(range(len(targets)))
+        for depth in range(plan.lookahead):
+            prefixes = [prefix_of([*targets[i]["steps"], *rolls[i]]) for i in alive]
+            cap = run.cap(
+                samples=len(alive),
+                max_tokens=ctx.step_max_tokens,
+                prompt_tokens=max(prompt_token_bound(msgs, p) for p in prefixes),
+                params=generator.params,
+                generations_per_sample=0.0,
+                whole=True,
+            )
+            completions = yield GenerateCall(
+                generator,
+                [
+                    GenerationRequest(
+                        prompt=msgs,
+                        prefix=p,
+                        n=1,
+                        max_tokens=cap.max_tokens,
+                        temperature=0.0,
+                        stop=(STEP_DELIMITER,),
+                        seed=derive_seed(ctx.seed, f"rollout{depth}", round_, i),
+                    )
+                    for i, p in zip(alive, prefixes, strict=True)
+                ],
+                run_name=f"{graph}/rollout",
+                tags=run.tags(graph, "rollout"),
+                metadata=call_metadata(plan, ctx.budget, round_, depth=depth + 1),
+            )
+            still: list[int] = []
+            for i, per in zip(alive, completions, strict=True):
+                new = lines(per[0].text)
+                rolls[i].extend(new)
+                ends = (
+                    not new
+                    or per[0].finish_reason == "length"
+                    or extract_answer(STEP_DELIMITER.join(new)) is not None
+                )
+                if not ends:
+                    still.append(i)
+            alive = still
+            if not alive:
+                break
+        texts = [
+            STEP_DELIMITER.join([*c["steps"], *r]) for c, r in zip(targets, rolls, strict=True)
+        ]
+        check_verifier_budget(run, state["question"], texts)
+        result = yield ScoreCall(
+            verifier,
+            state["question"],
+            texts,
+            run_name=f"{graph}/verify",
+            tags=run.tags(graph, "rollout"),
+            metadata=call_metadata(plan, ctx.budget, round_, lookahead=plan.lookahead),
+        )
+        run.emit(
+            {
+                "node": "rollout",
+                "round": round_,
+                "strategy": plan.strategy,
+                "rolled_out": len(targets),
+                "generations": run.usage["generations"],
+                "budget": budget_label(ctx.budget, plan),
+            }
+        )
+        return {
+            "candidates": [
+                _scored_at_rollout_end(c, s, plan.fold)
+                for c, s in zip(targets, result.steps, strict=True)
+            ]
+        }
+
+    return make_node("rollout", logic)
+
+
+def _scored_at_rollout_end(cand: Candidate, steps: list[float], fold: str) -> Candidate:
+    # The path's score is read at the end of its rollout; its own steps keep theirs.
+    own = steps[: len(cand["steps"])] if len(steps) > 1 else steps
+    return {**cand, "step_scores": own, "score": fold_scores(steps, fold)}  # type: ignore[arg-type]
 
 
 def create_lookahead_graph(
@@ -24,13 +165,8 @@ def create_lookahead_graph(
     extract_answer: AnswerFn = answers.extract_answer,
     prompt: PromptFn = question_prompt,
     name: str = "lookahead",
-) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
-    """Build lookahead search.
-
-    Beam search in which each new unfinished step is scored by the PRM at the
-    end of a greedy (temperature 0) rollout of up to k = ``config.lookahead``
-    more steps; the rollout is thrown away after scoring. Costs N x (k + 1)
-    generations; k = 0 is beam search.
+) -> StrategyGraph:
+    """Build lookahead search (see the module docstring).
 
     Args:
         generator: The policy (also runs the rollouts).
@@ -50,13 +186,22 @@ def create_lookahead_graph(
         verifier,
         "create_lookahead_graph",
     )
+    rollout = make_rollout_node(
+        generator,
+        verifier,
+        graph=name,
+        source=LOOKAHEAD.source,
+        extract_answer=extract_answer,
+        prompt=prompt,
+    )
     return build_tree_graph(
         generator,
         verifier,
         plan,
+        LOOKAHEAD,
         strategies=STRATEGIES,
-        source="lookahead",
         extract_answer=extract_answer,
         prompt=prompt,
         name=name,
+        score_node=rollout,
     )

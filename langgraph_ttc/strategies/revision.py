@@ -1,39 +1,130 @@
-"""Sequential revisions in parallel chains ("adaptive response updating")."""
+"""Sequential revisions in parallel chains ("adaptive response updating").
+
+The whole algorithm: ``n // sequential`` chains run side by side. Each
+chain's first attempt is a router probe where one is left (compute already
+spent is reused), else a fresh sample; ``revise`` then writes attempt
+``round + 1`` of every chain, conditioned on the chain's most recent
+attempts, until each chain holds ``sequential`` attempts. With a verifier,
+the paper's hierarchical selection picks the answer: weighted best-of-N
+within each chain, then weighted best-of-N across the chain winners.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
-from langgraph.graph import END, START, StateGraph
-
 from langgraph_ttc import answers
-from langgraph_ttc.nodes.candidates import (
+from langgraph_ttc.answers import aggregate, answers_equal
+from langgraph_ttc.engine.candidates import (
     AnswerFn,
     PromptFn,
     RevisionPromptFn,
+    full_candidate,
     question_prompt,
 )
-from langgraph_ttc.nodes.candidates import revision_prompt as default_revision_prompt
-from langgraph_ttc.nodes.generate import make_generate_node
-from langgraph_ttc.nodes.prepare import make_prepare_node
-from langgraph_ttc.nodes.revise import make_revise_node
-from langgraph_ttc.nodes.select import make_select_node
-from langgraph_ttc.nodes.settings import plan_of
-from langgraph_ttc.nodes.verify import make_verify_node
-from langgraph_ttc.state import TTCContext, TTCState
+from langgraph_ttc.engine.candidates import revision_prompt as default_revision_prompt
+from langgraph_ttc.engine.settings import plan_of
+from langgraph_ttc.engine.tree import rank
+from langgraph_ttc.nodes import Sampling, Selected, make_revise_node, make_verify_node, vote
+from langgraph_ttc.state import TTCState
 from langgraph_ttc.strategies.graph import (
-    TTCStrategyInput,
-    TTCStrategyOutput,
+    StrategyGraph,
     check_config,
-    new_graph,
     running,
+    start_graph,
     unscored,
 )
-from langgraph_ttc.types import Generator, StrategyConfig, Verifier
+from langgraph_ttc.types import Candidate, Completion, Generator, StrategyConfig, Verifier
 
-__all__ = ["create_revision_graph"]
+__all__ = [
+    "STRATEGIES",
+    "create_revision_graph",
+    "first_attempts_wanted",
+    "hierarchical_select",
+    "live_chains",
+    "revision_chains",
+    "select_revisions",
+]
 
 STRATEGIES = frozenset({"revise"})
+
+
+def first_attempts_wanted(plan: StrategyConfig, candidates: Sequence[Candidate]) -> tuple[int, int]:
+    """First attempts to draw, and probes reused as first attempts (one a chain)."""
+    chains = plan.n // plan.sequential
+    probes = sum(1 for c in candidates if c.get("done") and c.get("source") == "probe")
+    return max(0, chains - probes), min(probes, chains)
+
+
+def revision_chains(candidates: Sequence[Candidate], chains: int) -> dict[int, list[Candidate]]:
+    """The revision chains by index, each in attempt order.
+
+    Chain ``g`` starts with the ``g``-th router probe when there is one, else
+    with the sample of group ``g``; its revisions (group ``g``) follow.
+    Probes beyond ``chains`` form chains of one (indices ``chains``,
+    ``chains + 1``, ...), so they still take part in the selection. Chains
+    with no attempt are left out.
+    """
+    probes = [c for c in candidates if c.get("source") == "probe" and c.get("done")]
+    out: dict[int, list[Candidate]] = {}
+    for g in range(chains):
+        members = [probes[g]] if g < len(probes) else []
+        members += [
+            c
+            for c in candidates
+            if c.get("source") in ("sample", "revision") and c.get("group") == g
+        ]
+        if members:
+            out[g] = members
+    for k, probe in enumerate(probes[chains:]):
+        out[chains + k] = [probe]
+    return out
+
+
+def live_chains(
+    plan: StrategyConfig, candidates: Sequence[Candidate], round_: int
+) -> dict[int, list[Candidate]]:
+    """The chains that get attempt ``round_ + 1``: the plan's chains holding ``round_`` attempts."""
+    count = plan.n // plan.sequential
+    found = revision_chains(candidates, count)
+    return {g: c for g, c in found.items() if g < count and len(c) == round_}
+
+
+def hierarchical_select(chains: Sequence[Sequence[Candidate]]) -> tuple[str | None, float, dict]:
+    """The paper's selection over revision chains, with a verifier.
+
+    Weighted best-of-N within each chain picks the chain's answer; the chain is
+    then represented by its best-scored attempt with that answer, and weighted
+    best-of-N across these representatives picks the final answer.
+    """
+    winners: list[Candidate] = []
+    for chain in chains:
+        answer, _, _ = aggregate(list(chain), selection="weighted")
+        if answer is None:
+            continue
+        winners.append(
+            next(
+                c
+                for c in rank(list(chain))
+                if (got := c.get("answer")) is not None and answers_equal(got, answer)
+            )
+        )
+    return aggregate(winners, selection="weighted")
+
+
+def select_revisions(
+    plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool
+) -> Selected:
+    """Hierarchical selection with a verifier; else one flat vote over every attempt."""
+    if not verified or plan.selection != "weighted":
+        return vote(candidates, plan.selection if verified else "majority")
+    done = [c for c in candidates if c.get("done")]
+    if not any(c.get("score") is not None and c.get("answer") is not None for c in done):
+        return vote(candidates, "majority")
+    chains = revision_chains(candidates, plan.n // plan.sequential)
+    answer, confidence, totals = hierarchical_select(list(chains.values()))
+    return answer, confidence, totals, "hierarchical"
 
 
 def create_revision_graph(
@@ -46,7 +137,7 @@ def create_revision_graph(
     prompt: PromptFn = question_prompt,
     revision_prompt: RevisionPromptFn = default_revision_prompt,
     name: str = "revision",
-) -> StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]:
+) -> StrategyGraph:
     """Build revisions: ``n // sequential`` parallel chains of ``sequential`` attempts.
 
     ``generate`` draws each chain's first attempt (finished probes are reused
@@ -75,53 +166,46 @@ def create_revision_graph(
     plan = check_config(
         config, StrategyConfig(strategy="revise"), STRATEGIES, verifier, "create_revision_graph"
     )
+    verified = verifier is not None
+
+    def first_attempt(plan: StrategyConfig, chain: int, width: int, comp: Completion) -> Candidate:
+        return full_candidate(f"sample-{chain}", comp, extract_answer, source="sample", group=chain)
+
+    builder = start_graph(
+        generator,
+        verifier=verifier,
+        plan=plan,
+        strategies=STRATEGIES,
+        sampling=Sampling(wanted=first_attempts_wanted, build=first_attempt),
+        select=lambda plan, cands: select_revisions(plan, cands, verified=verified),
+        prompt=prompt,
+        name=name,
+    )
     meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
-    builder = new_graph()
-    builder.add_node(
-        "prepare",
-        make_prepare_node(
-            graph=name, default=plan, strategies=STRATEGIES, generator=generator, verifier=verifier
-        ),
-        metadata=meta,
-    )
-    builder.add_node(
-        "generate",
-        make_generate_node(
-            generator,
-            graph=name,
-            mode="full",
-            source="sample",
-            extract_answer=extract_answer,
-            prompt=prompt,
-        ),
-        metadata=meta,
-    )
     builder.add_node(
         "revise",
         make_revise_node(
-            reviser or generator, graph=name, extract_answer=extract_answer, prompt=revision_prompt
+            reviser or generator,
+            graph=name,
+            chains=live_chains,
+            extract_answer=extract_answer,
+            prompt=revision_prompt,
         ),
         metadata=meta,
     )
-    builder.add_node(
-        "select", make_select_node(graph=name, verified=verifier is not None), metadata=meta
-    )
-    scorer: Literal["verify", "select"] = "verify" if verifier is not None else "select"
+    targets: list[str] = ["revise", "select"]
     if verifier is not None:
         builder.add_node("verify", make_verify_node(verifier, graph=name), metadata=meta)
         builder.add_edge("verify", "select")
+        targets.insert(1, "verify")
 
     def after_attempts(state: TTCState) -> Literal["revise", "verify", "select"]:
         if running(state) and state.get("round", 0) < plan_of(state).sequential - 1:
             return "revise"
-        if scorer == "verify" and plan_of(state).selection != "majority" and unscored(state):
+        if verified and plan_of(state).selection != "majority" and unscored(state):
             return "verify"
         return "select"
 
-    builder.add_edge(START, "prepare")
-    builder.add_edge("prepare", "generate")
-    targets = ["revise", scorer] if scorer == "select" else ["revise", "verify", "select"]
     builder.add_conditional_edges("generate", after_attempts, targets)
     builder.add_conditional_edges("revise", after_attempts, targets)
-    builder.add_edge("select", END)
     return builder

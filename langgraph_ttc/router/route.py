@@ -24,30 +24,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping
-from typing import Any, cast
+from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END
-from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from langgraph_ttc.budget import cap_call, prompt_token_bound
-from langgraph_ttc.models.errors import BackendError
-from langgraph_ttc.nodes.calls import NodeLogic, RunnableCallable, make_node
-from langgraph_ttc.nodes.candidates import AnswerFn, PromptFn, question_prompt
-from langgraph_ttc.nodes.prepare import check_question
-from langgraph_ttc.nodes.settings import (
-    backend_error,
-    context_of,
-    derive_seed,
-    emit,
-    usage_of,
-)
+from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, question_prompt
+from langgraph_ttc.engine.driver import NodeLogic, NodeRun, RunnableCallable, make_node
+from langgraph_ttc.engine.settings import check_question, derive_seed
 from langgraph_ttc.router.difficulty import DifficultyEstimate, DifficultyEstimator, ProbeSettings
-from langgraph_ttc.router.planning import NEEDS_VERIFIER, available_plan, fit_after_probes
+from langgraph_ttc.router.planning import available_plan, fit_after_probes
 from langgraph_ttc.router.policy import ComputePolicy
 from langgraph_ttc.state import TTCContext, TTCState
-from langgraph_ttc.types import Generator, StrategyConfig, Verifier
+from langgraph_ttc.types import NEEDS_VERIFIER, Generator, StrategyConfig, Verifier
 
 __all__ = ["DEFAULT_BUDGET", "make_route_node", "total_budget"]
 
@@ -96,10 +86,10 @@ def make_route_node(
     if not available:
         raise ValueError("strategies must name at least one strategy node")
 
-    def logic(state: TTCState, runtime: Runtime[TTCContext]) -> NodeLogic:
+    def logic(state: TTCState, run: NodeRun) -> NodeLogic:
         question = check_question(state.get("question"))
-        ctx = context_of(runtime)
-        usage = usage_of(state)
+        ctx = run.ctx
+        usage = run.usage
         estimate: DifficultyEstimate | None = None
         difficulty: int | None = None
         if ctx.plan is not None:
@@ -149,11 +139,7 @@ def make_route_node(
                         "ttc_samples": [0, samples],
                     },
                 )
-                try:
-                    estimate = yield from estimator.estimate(settings)
-                except BackendError as exc:
-                    failed = backend_error(exc, f"router probes ({generator.name!r})")
-                    return {**failed, "difficulty": None, "answer": None, "confidence": None}
+                estimate = yield from estimator.estimate(settings)
             if estimate is not None:
                 difficulty = (
                     estimate.bin if estimate.bin is not None else policy.bin(estimate.score)
@@ -171,11 +157,9 @@ def make_route_node(
         }
         if estimate is not None:
             update["candidates"] = estimate.candidates
-            update["usage"] = estimate.usage
         if not state.get("started_at"):
             update["started_at"] = time.time()
-        emit(
-            runtime,
+        run.emit(
             {
                 "node": "route",
                 "round": 0,
@@ -190,34 +174,20 @@ def make_route_node(
                 "generations": usage["generations"]
                 + (estimate.usage["generations"] if estimate else 0.0),
                 "budget": total,
-            },
+            }
         )
         return update
 
-    # make_node runs the logic (sync or async, model calls traced); routing is added here.
-    inner = make_node("route", logic)
-    body, abody = inner.func, inner.afunc
-    assert body is not None and abody is not None
-
-    def route(
-        state: TTCState, runtime: Runtime[TTCContext], config: RunnableConfig
-    ) -> Command[str]:
-        update = cast(dict[str, Any], body(state, runtime, config))
-        return Command(goto=_destination(update), update=update)
-
-    async def aroute(
-        state: TTCState, runtime: Runtime[TTCContext], config: RunnableConfig
-    ) -> Command[str]:
-        update = cast(dict[str, Any], await abody(state, runtime, config))
-        return Command(goto=_destination(update), update=update)
-
-    return RunnableCallable(route, aroute, name="route", trace=False)
+    return make_node("route", logic, finish=_route)
 
 
-def _destination(update: Mapping[str, Any]) -> str:
+def _route(update: dict[str, Any]) -> Command[str]:
+    """Send the run to the plan's strategy, or end it when the probes failed."""
     if update.get("status") == "backend_error":
-        return END
-    return str(update["strategy"])
+        # No plan, no answer made up: the run ends here and says why.
+        failed = {**update, "difficulty": None, "answer": None, "confidence": None}
+        return Command(goto=END, update=failed)
+    return Command(goto=str(update["strategy"]), update=update)
 
 
 def _as_config(plan: object) -> StrategyConfig:

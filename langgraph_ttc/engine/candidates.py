@@ -107,9 +107,12 @@ def extend_path(
     final: bool = False,
     group: int | None = None,
     parent: str | None = None,
+    slot: int | None = None,
+    round_: int | None = None,
 ) -> Candidate:
     """A partial solution extended by one step (or finished, on the final round).
 
+    ``slot`` and ``round_`` place it in a tree search (see ``engine.tree``).
     The path is done when the new step holds a final answer, came back empty or
     was cut by length, or when ``final`` (the last round, which ran to the end).
     """
@@ -139,4 +142,8 @@ def extend_path(
         cand["group"] = group
     if parent is not None:
         cand["parent"] = parent
+    if slot is not None:
+        cand["slot"] = slot
+    if round_ is not None:
+        cand["round"] = round_
     return cand

@@ -1,4 +1,4 @@
-"""Run settings as the nodes see them: context, plan, seeds, progress events."""
+"""Run settings as node logic sees them: context, plan, usage, seeds, the deadline."""
 
 from __future__ import annotations
 
@@ -15,13 +15,30 @@ from langgraph_ttc.types import Budget, StrategyConfig, Usage, add_usage, empty_
 
 __all__ = [
     "budget_label",
+    "call_metadata",
+    "check_question",
     "context_of",
+    "deadline_of",
     "derive_seed",
-    "emit",
+    "out_of_time",
     "plan_of",
     "resolve_plan",
     "usage_of",
 ]
+
+
+def check_question(question: object) -> str:
+    """Raise unless ``question`` is a non-empty string.
+
+    Raises:
+        TypeError: If it is not a string.
+        ValueError: If it is blank.
+    """
+    if not isinstance(question, str):
+        raise TypeError(f"question must be a str, got {type(question).__name__}")
+    if not question.strip():
+        raise ValueError("question must be a non-empty string")
+    return question
 
 
 def context_of(runtime: Runtime[TTCContext] | None) -> TTCContext:
@@ -96,18 +113,6 @@ def budget_label(budget: Budget | None, plan: StrategyConfig) -> float:
     return float(plan.generations)
 
 
-def emit(runtime: Runtime[TTCContext] | None, event: dict[str, Any]) -> None:
-    """Send a progress event on the custom stream (a no-op when nobody listens)."""
-    writer = getattr(runtime, "stream_writer", None)
-    if writer is not None:
-        writer(event)
-
-
-def call_tags(ctx: TTCContext, graph: str, node: str) -> list[str]:
-    """Tags on a model call: the library, the graph, the node, and the user's."""
-    return ["ttc", f"ttc:{graph}", f"ttc:{node}", *ctx.tags]
-
-
 def call_metadata(
     plan: StrategyConfig, budget: Budget | None, round_: int, **extra: Any
 ) -> dict[str, Any]:
@@ -118,11 +123,6 @@ def call_metadata(
         "ttc_round": round_,
         **{f"ttc_{k}": v for k, v in extra.items()},
     }
-
-
-def backend_error(exc: BaseException, who: str) -> dict[str, Any]:
-    """The update that ends a run on a backend failure: status and message, no answer made up."""
-    return {"status": "backend_error", "error": f"{who}: {exc}"}
 
 
 def deadline_of(ctx: TTCContext) -> float | None:
