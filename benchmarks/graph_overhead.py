@@ -23,15 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_ttc.answers import extract_answer
+from langgraph_ttc.engine.candidates import extend_path, full_candidate, prefix_of, question_prompt
+from langgraph_ttc.engine.settings import derive_seed
+from langgraph_ttc.engine.tree import archive, slots
 from langgraph_ttc.models.transformers import TransformersGenerator
-from langgraph_ttc.nodes.branch import assign_slots
-from langgraph_ttc.nodes.candidates import extend_path, full_candidate, prefix_of, question_prompt
 from langgraph_ttc.nodes.prune import prune_frontier
-from langgraph_ttc.nodes.search import archive_id, slot_index, slots
-from langgraph_ttc.nodes.select import select_answer
-from langgraph_ttc.nodes.settings import derive_seed
 from langgraph_ttc.state import TTCContext
 from langgraph_ttc.strategies import create_beam_search_graph, create_best_of_n_graph
+from langgraph_ttc.strategies.beam_search import beam_expand, keep_beams
+from langgraph_ttc.strategies.factory import select_answer
 from langgraph_ttc.suite.modeling import bundled_model_path
 from langgraph_ttc.suite.task import load_split
 from langgraph_ttc.types import Candidate, GenerationRequest, StrategyConfig, fold_scores
@@ -156,21 +156,21 @@ def loop_beam(gen: Any, ver: Any, question: str, ctx: TTCContext) -> Result:
     _merge(
         pool,
         [
-            extend_path(f"beam-{i}", [], c, extract_answer, source="beam")
+            extend_path(f"beam-{i}", [], c, extract_answer, source="beam", slot=i, round_=0)
             for i, c in enumerate(comps)
         ],
     )
     round_ = 0
     while True:
         _merge(pool, _score(ver, question, list(pool.values()), plan.fold))
-        kept, dropped = prune_frontier(list(pool.values()), plan, "beam")
+        kept, dropped = prune_frontier(list(pool.values()), plan, "beam", keep_beams)
         _merge(pool, [{**c, "active": False} for c in dropped])
         if not kept:
             break
         round_ += 1
         final = round_ >= plan.max_rounds - 1
         frontier = slots(list(pool.values()), "beam")
-        assigned = assign_slots(frontier, plan, "beam")
+        assigned = beam_expand(frontier, plan)
         reqs = [
             GenerationRequest(
                 prompt=msgs,
@@ -183,13 +183,13 @@ def loop_beam(gen: Any, ver: Any, question: str, ctx: TTCContext) -> Result:
             )
             for j, (p, idx) in enumerate(assigned)
         ]
-        by_index = {slot_index(c, "beam"): c for c in frontier}
+        by_slot = {c.get("slot"): c for c in frontier}
         new: list[Candidate] = []
         for (parent, idx), per in zip(assigned, gen.generate(reqs), strict=True):
             for i, comp in zip(idx, per, strict=True):
-                old = by_index.get(i)
+                old = by_slot.get(i)
                 if old is not None and old["done"]:
-                    new.append({**old, "id": archive_id("beam", i, round_), "active": False})
+                    new.append(archive(old, round_))
                 new.append(
                     extend_path(
                         f"beam-{i}",
@@ -199,6 +199,8 @@ def loop_beam(gen: Any, ver: Any, question: str, ctx: TTCContext) -> Result:
                         source="beam",
                         final=final,
                         parent=parent["id"],
+                        slot=i,
+                        round_=round_,
                     )
                 )
         _merge(pool, new)

@@ -13,6 +13,7 @@ from langgraph_ttc.answers import extract_answer
 from langgraph_ttc.engine.candidates import extend_path, full_candidate, prefix_of, revision_prompt
 from langgraph_ttc.engine.settings import derive_seed
 from langgraph_ttc.engine.tree import rank, slots
+from langgraph_ttc.formats import REVISE_PROMPT
 from langgraph_ttc.nodes.prune import prune_frontier
 from langgraph_ttc.strategies.beam_search import allocate, beam_expand, beam_keep, keep_beams
 from langgraph_ttc.strategies.best_of_n import samples_wanted
@@ -23,7 +24,6 @@ from langgraph_ttc.strategies.revision import (
     hierarchical_select,
     revision_chains,
 )
-from langgraph_ttc.formats import REVISE_PROMPT
 from langgraph_ttc.types import Candidate, Completion, StrategyConfig
 
 

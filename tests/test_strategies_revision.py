@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from fakes import ScriptedGenerator, ScriptedVerifier, ScriptInput, messages_of, probe
 
+from langgraph_ttc.formats import REVISE_PROMPT
 from langgraph_ttc.state import TTCContext
 from langgraph_ttc.strategies import create_revision_graph
 from langgraph_ttc.suite.task import evaluate
-from langgraph_ttc.formats import REVISE_PROMPT
 from langgraph_ttc.types import StrategyConfig
 
 Q = "34*7-95+84*4"
