@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from fakes import ScriptedGenerator, ScriptedVerifier
 
-from langgraph_ttc.bench.analysis import analyse, fit_router_policy
+from langgraph_ttc.bench.analysis import analyse
+from langgraph_ttc.bench.arms import router_arm
 from langgraph_ttc.bench.cache import BenchCache
 from langgraph_ttc.bench.data import default_checker, suite_items
 from langgraph_ttc.bench.pools import BenchModels
 from langgraph_ttc.bench.report import render_markdown, write_json
-from langgraph_ttc.bench.runner import SweepRunner, router_arm
+from langgraph_ttc.bench.runner import SweepRunner
 from langgraph_ttc.bench.sweep import SweepConfig
 
 CONFIG = SweepConfig(
@@ -62,7 +63,6 @@ def run(out: Path, models: Models) -> Any:
             cache,
             ITEMS,
             checker=default_checker,
-            fit=fit_router_policy,
             progress=False,
         )
         return runner.run()

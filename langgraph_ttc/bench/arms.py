@@ -18,21 +18,47 @@ budget (in generations) where it exists. How it is measured is its *kind*:
 
 Arms with the same config at a budget (beam search with M = 4 and with
 M = sqrt(N) at N = 16) share one run.
+
+This module is also the one place that names things in the cache and the
+report: arm names (the table below, :data:`ROUTER`, :data:`LARGE_GREEDY`),
+the router's arm per policy (:func:`router_arm`), graph runs
+(:func:`config_key`), pools (:func:`sample_pool_kind`,
+:func:`revision_pool_kind`), the budget keys of a policy
+(:func:`budget_keys`) and an arm at a budget (:func:`choice_name`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from langgraph_ttc.types import StrategyConfig
 
+if TYPE_CHECKING:
+    from langgraph_ttc.router.policy import ComputePolicy
+
 __all__ = [
     "ARMS",
+    "LARGE_GREEDY",
+    "ROUTER",
     "Arm",
+    "SweepShape",
     "arm_by_name",
+    "arm_family",
+    "budget_keys",
+    "choice_budget",
+    "choice_name",
     "config_key",
+    "is_router_arm",
+    "policy_hash",
+    "policy_meta_key",
+    "revision_pool_kind",
+    "router_arm",
+    "sample_pool_kind",
     "sqrt_width",
 ]
 
@@ -145,7 +171,10 @@ ARMS: tuple[Arm, ...] = (
 """Every arm the sweep knows, in report order."""
 
 ROUTER = "router"
+"""The arm name of the compute-optimal router (suffixed with its policy's hash)."""
+
 LARGE_GREEDY = "large_greedy"
+"""The arm name of the reference model (``policy-large``) run greedily."""
 
 
 def arm_by_name(name: str) -> Arm:
@@ -158,3 +187,79 @@ def arm_by_name(name: str) -> Arm:
         if arm.name == name:
             return arm
     raise ValueError(f"unknown arm {name!r}; known arms: {', '.join(a.name for a in ARMS)}")
+
+
+class SweepShape(Protocol):
+    """The fields of a ``SweepConfig`` that name its pools and budget keys."""
+
+    @property
+    def budgets(self) -> tuple[int, ...]: ...
+
+    @property
+    def tree_budgets(self) -> tuple[int, ...]: ...
+
+    @property
+    def pool_size(self) -> int: ...
+
+    @property
+    def temperature(self) -> float: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    @property
+    def revision_chains(self) -> int: ...
+
+    @property
+    def revision_length(self) -> int: ...
+
+
+def sample_pool_kind(config: SweepShape) -> str:
+    """The cache kind of a sample pool: its size, temperature and token cap."""
+    return f"samples:{config.pool_size}:t{config.temperature:g}:m{config.max_tokens}"
+
+
+def revision_pool_kind(config: SweepShape) -> str:
+    """The cache kind of a revision pool: chains x length, token cap."""
+    return f"revisions:{config.revision_chains}x{config.revision_length}:m{config.max_tokens}"
+
+
+def budget_keys(config: SweepShape) -> list[int]:
+    """Every budget the sweep measures (1, the voting and the tree budgets), sorted."""
+    return sorted({1, *config.budgets, *config.tree_budgets})
+
+
+def policy_hash(policy: ComputePolicy) -> str:
+    """The first 8 hex digits of the SHA-256 of a policy's JSON form."""
+    text = json.dumps(policy.to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def router_arm(policy: ComputePolicy) -> str:
+    """The cache arm name of the router running ``policy``."""
+    return f"{ROUTER}:{policy_hash(policy)}"
+
+
+def is_router_arm(arm: str) -> bool:
+    """Whether ``arm`` names a router run (``router:<policy hash>``)."""
+    return arm.startswith(f"{ROUTER}:")
+
+
+def arm_family(arm: str) -> str:
+    """An arm's name without its suffix: ``router`` for every router arm."""
+    return arm.split(":")[0]
+
+
+def policy_meta_key(arm: str) -> str:
+    """The cache meta key under which a router arm's policy is stored."""
+    return f"policy:{arm}"
+
+
+def choice_name(arm: str, budget: int) -> str:
+    """How the report names an arm measured at a budget: ``arm@budget``."""
+    return f"{arm}@{budget}"
+
+
+def choice_budget(name: str) -> int:
+    """The budget of a :func:`choice_name`."""
+    return int(name.rsplit("@", 1)[1])

@@ -286,7 +286,6 @@ def _write_outputs(out: Path, cache: Any, config: Any, items: Any, policy: Any, 
 def _bench(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from langgraph_ttc.bench.analysis import fit_router_policy
     from langgraph_ttc.bench.data import default_checker, load_checker
     from langgraph_ttc.bench.runner import SweepRunner
     from langgraph_ttc.router.policy import ComputePolicy
@@ -320,7 +319,6 @@ def _bench(args: argparse.Namespace) -> int:
             items,
             checker=checker,
             policy=policy,
-            fit=fit_router_policy,
             progress=show,
             policy_out=out / "policy.json",
         )
@@ -336,7 +334,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _stored_policy(cache: Any, config: Any, items: Any, given: Path | None) -> tuple[Any, Any]:
-    from langgraph_ttc.bench.analysis import fit_router_policy
+    from langgraph_ttc.bench.fit import fit_router_policy
     from langgraph_ttc.router.policy import ComputePolicy
 
     if given is not None:
@@ -352,7 +350,7 @@ def _stored_policy(cache: Any, config: Any, items: Any, given: Path | None) -> t
 def _fit(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from langgraph_ttc.bench.analysis import fit_router_policy
+    from langgraph_ttc.bench.fit import fit_router_policy
 
     with _cache(args.out) as cache:
         config = _config_from_meta(cache)

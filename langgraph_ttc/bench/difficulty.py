@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langgraph_ttc.bench.stats import stable_hash
+from langgraph_ttc.router.difficulty import VerifierDifficulty
 from langgraph_ttc.router.policy import NUM_BINS
 from langgraph_ttc.types import fold_scores
 
@@ -25,6 +26,8 @@ __all__ = [
     "ORACLE_MIN_SAMPLES",
     "pass_at_1",
     "predicted_score",
+    "probe_count",
+    "probes_at",
     "quantile_bins",
     "threshold_bin",
 ]
@@ -70,3 +73,13 @@ def quantile_bins(values: Mapping[str, float], *, bins: int = NUM_BINS) -> dict[
 def threshold_bin(score: float, thresholds: Sequence[float]) -> int:
     """The bin of a score under decreasing thresholds (``ComputePolicy.bin``'s rule)."""
     return 1 + sum(score < t for t in thresholds)
+
+
+def probe_count() -> int:
+    """The probes behind a full predicted estimate (the router's ``VerifierDifficulty().k``)."""
+    return VerifierDifficulty().k
+
+
+def probes_at(budget: int) -> int | None:
+    """The probes the router draws at ``budget`` generations; ``None`` where it draws none."""
+    return VerifierDifficulty().probes_for(budget)

@@ -31,6 +31,11 @@ become chains of one and outvote the long chains). Those are left out where
 probes are drawn.
 
 Ties go to the cheaper arm, then to the arm listed first.
+
+The sweep's fits, on a split's cached results: :func:`fit_router_policy`
+(what the router runs: probe-aware, predicted bins), :func:`fit_oracle_policy`
+(the paper's: oracle bins, matched budgets) and :func:`fit_fixed_policy`
+(no difficulty: one arm per budget for every question).
 """
 
 from __future__ import annotations
@@ -38,13 +43,28 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from langgraph_ttc.bench.arms import Arm
+from langgraph_ttc.bench.arms import Arm, budget_keys
+from langgraph_ttc.bench.cache import BenchCache
+from langgraph_ttc.bench.data import BenchItem
+from langgraph_ttc.bench.difficulty import probe_count, probes_at
+from langgraph_ttc.bench.split_data import SplitData, load_split
 from langgraph_ttc.bench.stats import stable_hash
+from langgraph_ttc.bench.sweep import SweepConfig
 from langgraph_ttc.router.planning import total_cost
-from langgraph_ttc.router.policy import NUM_BINS, ComputePolicy
+from langgraph_ttc.router.policy import NUM_BINS, ComputePolicy, quantile_thresholds
 from langgraph_ttc.types import StrategyConfig
 
-__all__ = ["Choice", "PolicyFit", "fit_policy", "folds_of", "runs_as_measured"]
+__all__ = [
+    "Choice",
+    "PolicyFit",
+    "fit_fixed_policy",
+    "fit_oracle_policy",
+    "fit_policy",
+    "fit_predicted_policy",
+    "fit_router_policy",
+    "folds_of",
+    "runs_as_measured",
+]
 
 Table = Mapping[tuple[str, str, int], float]
 """``(question id, arm name, budget) -> accuracy`` (the mean over seeds)."""
@@ -289,4 +309,80 @@ def fit_policy(
         "matched" if matched else "probe_aware",
         cv_pooled,
         pooled,
+    )
+
+
+# --------------------------------------------------------------------------- the sweep's fits
+
+
+def _candidate_arms(config: SweepConfig) -> list[Arm]:
+    return [a for a in config.arm_list if a.policy_candidate]
+
+
+def fit_router_policy(
+    cache: BenchCache, config: SweepConfig, items: Sequence[BenchItem]
+) -> PolicyFit:
+    """The router's policy: probe-aware, predicted bins, chosen on ``items`` (the fit split).
+
+    Thresholds are the quantiles of the 4-probe predicted score; at each
+    budget a question's bin uses as many probes as the router draws there.
+    """
+    assert config.fit_split is not None
+    data = load_split(cache, config, config.fit_split, items)
+    return fit_predicted_policy(data, config)
+
+
+def fit_predicted_policy(data: SplitData, config: SweepConfig) -> PolicyFit:
+    """The router's policy fitted on one split's data (see :func:`fit_router_policy`)."""
+    k = probe_count()
+    thresholds = quantile_thresholds([data.predicted(q, k) for q in data.qids])
+    description = (
+        f"Fitted by `ttc bench` ({config.name} sweep) on the {data.split} split "
+        f"({len(data.items)} questions): per predicted-difficulty bin and budget, the arm with "
+        "the best accuracy whose cost with the router's probes fits the budget (probe-aware; "
+        "two-fold cross-validated in the report). Bins: quantiles of the mean PRM score "
+        f"of {k} probes. Where one arm for all bins cross-validates at least as well as "
+        "per-bin choices, that arm fills every bin. Budgets above "
+        f"{max(budget_keys(config))} use the largest entry."
+    )
+    return fit_policy(
+        data.table,
+        data.qids,
+        lambda q, b: data.predicted_bin(q, b, thresholds),
+        arms=_candidate_arms(config),
+        budgets=budget_keys(config),
+        probes=probes_at,
+        pool_when_better=True,
+        thresholds=thresholds,
+        default_bin=3,
+        description=description,
+    )
+
+
+def fit_oracle_policy(data: SplitData, config: SweepConfig) -> PolicyFit:
+    """The paper's compute-optimal choice: oracle bins, matched budgets, no probe cost."""
+    return fit_policy(
+        data.table,
+        data.qids,
+        lambda q, _b: data.oracle_bins[q],
+        arms=_candidate_arms(config),
+        budgets=budget_keys(config),
+        probes=None,
+        description="oracle bins, matched budgets (the paper's compute-optimal choice)",
+    )
+
+
+def fit_fixed_policy(data: SplitData, config: SweepConfig) -> PolicyFit:
+    """Beyond the paper: no difficulty, so no probes; the best arm per budget for every question.
+
+    Any arm costing at most the budget may be chosen.
+    """
+    return fit_policy(
+        data.table,
+        data.qids,
+        lambda _q, _b: None,
+        arms=_candidate_arms(config),
+        budgets=budget_keys(config),
+        probes=lambda _b: 0,
+        description="one arm per budget for every question (no probes)",
     )

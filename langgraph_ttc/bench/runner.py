@@ -9,7 +9,8 @@ killed sweep resumes where it stopped:
    at every budget and seed, derived from the pools.
 2. ``graphs``: greedy decoding and the tree searches, through the library's
    graphs, per question, budget and seed.
-3. ``fit``: the router's policy, chosen on ``fit_split`` (unless one is given).
+3. ``fit``: the router's policy, chosen on ``fit_split`` (unless one is given)
+   by ``fit.fit_router_policy``.
 4. ``router``: the compute-optimal graph with that policy on ``eval_split``.
 5. ``reference``: the larger model, greedy, on ``eval_split``.
 
@@ -18,8 +19,6 @@ A tqdm bar counts units (cached ones are counted at once).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,120 +26,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph_ttc.bench.arms import LARGE_GREEDY, ROUTER, Arm, config_key
+from langgraph_ttc.bench.arms import (
+    LARGE_GREEDY,
+    Arm,
+    config_key,
+    policy_meta_key,
+    revision_pool_kind,
+    router_arm,
+    sample_pool_kind,
+)
 from langgraph_ttc.bench.cache import BenchCache, ResultKey
-from langgraph_ttc.bench.data import BenchItem, Checker, is_correct
+from langgraph_ttc.bench.data import BenchItem, Checker
+from langgraph_ttc.bench.fit import PolicyFit, fit_router_policy
 from langgraph_ttc.bench.pools import (
     BenchModels,
     RecordingGenerator,
     build_revision_pool,
     build_sample_pool,
 )
-from langgraph_ttc.bench.stats import stable_hash
+from langgraph_ttc.bench.runs import question_seed, run_graph
 from langgraph_ttc.bench.subsample import memoized_answers, pool_result, revision_result
 from langgraph_ttc.bench.sweep import SweepConfig
 from langgraph_ttc.router.policy import ComputePolicy
-from langgraph_ttc.state import TTCContext
-from langgraph_ttc.types import Budget, StrategyConfig
+from langgraph_ttc.types import StrategyConfig
 
-__all__ = [
-    "RunSummary",
-    "SweepRunner",
-    "policy_hash",
-    "question_seed",
-    "revision_pool_kind",
-    "router_arm",
-    "run_graph",
-    "sample_pool_kind",
-]
-
-_RUN_KEYS = (
-    "answer",
-    "confidence",
-    "status",
-    "error",
-    "strategy",
-    "plan",
-    "difficulty",
-    "usage",
-    "candidates",
-)
-
-
-def sample_pool_kind(config: SweepConfig) -> str:
-    """The cache kind of a sample pool: its size, temperature and token cap."""
-    return f"samples:{config.pool_size}:t{config.temperature:g}:m{config.max_tokens}"
-
-
-def revision_pool_kind(config: SweepConfig) -> str:
-    """The cache kind of a revision pool: chains x length, token cap."""
-    return f"revisions:{config.revision_chains}x{config.revision_length}:m{config.max_tokens}"
-
-
-def question_seed(qid: str, seed: int) -> int:
-    """A run's ``TTCContext.seed`` for a question: distinct per question and seed."""
-    return stable_hash("question", qid, seed) & 0x7FFFFFFF
-
-
-def policy_hash(policy: ComputePolicy) -> str:
-    """The first 8 hex digits of the SHA-256 of a policy's JSON form."""
-    text = json.dumps(policy.to_dict(), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def router_arm(policy: ComputePolicy) -> str:
-    """The cache arm name of the router running ``policy``."""
-    return f"{ROUTER}:{policy_hash(policy)}"
-
-
-def run_graph(
-    graph: Any, item: BenchItem, budget: int, seed: int, checker: Checker
-) -> dict[str, Any]:
-    """Run a compiled TTC graph on one question; the result and its cost.
-
-    The cost is the graph's own ``usage`` (generations, tokens and FLOPs of
-    the generator; the verifier's apart), probes included.
-    """
-    started = time.perf_counter()
-    try:
-        out = graph.invoke(
-            {"question": item.question},
-            context=TTCContext(
-                seed=question_seed(item.qid, seed), budget=Budget(generations=budget)
-            ),
-            # More than the output schema: the plan the router chose, and any error.
-            output_keys=list(_RUN_KEYS),
-        )
-    except ValueError as exc:
-        # The nodes refuse a call whose samples all came back empty (a broken or
-        # untrained model): that run failed, the sweep goes on and the report counts it.
-        if "returned empty text" not in str(exc):
-            raise
-        out = {"status": "empty_output", "error": str(exc), "answer": None}
-    wall = time.perf_counter() - started
-    usage = out.get("usage") or {}
-    cands = out.get("candidates") or []
-    answer = out.get("answer")
-    return {
-        "correct": is_correct(checker, answer, item.reference),
-        "answer": answer,
-        "confidence": out.get("confidence"),
-        "status": out.get("status"),
-        "error": out.get("error"),
-        "strategy": out.get("strategy"),
-        "plan": out.get("plan"),
-        "difficulty": out.get("difficulty"),
-        "probes": sum(1 for c in cands if c.get("source") == "probe"),
-        "generations": float(usage.get("generations", 0.0)),
-        "prompt_tokens": int(usage.get("prompt_tokens", 0)),
-        "generated_tokens": int(usage.get("generated_tokens", 0)),
-        "flops": float(usage.get("flops", 0.0)),
-        "verifier_calls": int(usage.get("verifier_calls", 0)),
-        "verifier_tokens": int(usage.get("verifier_tokens", 0)),
-        "verifier_flops": float(usage.get("verifier_flops", 0.0)),
-        "wall_s": wall,
-        "source": "graph",
-    }
+__all__ = ["RunSummary", "SweepRunner"]
 
 
 @dataclass
@@ -159,7 +69,7 @@ class RunSummary:
     cached: dict[str, int] = field(default_factory=dict)
     wall_s: dict[str, float] = field(default_factory=dict)
     policy: ComputePolicy | None = None
-    policy_fit: Any = None
+    policy_fit: PolicyFit | None = None
 
 
 class SweepRunner:
@@ -172,9 +82,8 @@ class SweepRunner:
         items: Questions per split.
         checker: Decides correctness.
         policy: The router's policy; ``None`` fits one on ``config.fit_split``
-            (or, with no fit split, uses ``ComputePolicy.default()``).
-        fit: Fits a policy from the cache (``analysis.fit_router_policy``);
-            injected so that this module needs no report code.
+            (``fit.fit_router_policy``) or, with no fit split, uses
+            ``ComputePolicy.default()``.
         progress: Show a tqdm bar on stderr.
         policy_out: Where to save a fitted policy.
     """
@@ -188,7 +97,6 @@ class SweepRunner:
         *,
         checker: Checker,
         policy: ComputePolicy | None = None,
-        fit: Callable[[BenchCache, SweepConfig, list[BenchItem]], Any] | None = None,
         progress: bool = True,
         policy_out: Path | None = None,
     ) -> None:
@@ -198,7 +106,6 @@ class SweepRunner:
         self.items = items
         self.checker = checker
         self.policy = policy
-        self.fit = fit
         self.progress = progress
         self.policy_out = policy_out
         self._graphs: dict[str, Any] = {}
@@ -455,21 +362,21 @@ class SweepRunner:
         c = self.config
         if not c.router:
             return None
-        if c.fit_split is None or self.fit is None:
+        if c.fit_split is None:
             return ComputePolicy.default()
-        fitted = self.fit(self.cache, c, self.items[c.fit_split])
+        fitted = fit_router_policy(self.cache, c, self.items[c.fit_split])
         summary.policy_fit = fitted
         if self.policy_out is not None:
             self.policy_out.parent.mkdir(parents=True, exist_ok=True)
             fitted.policy.save(self.policy_out)
-        return fitted.policy  # type: ignore[no-any-return]
+        return fitted.policy
 
     def _run_router(self, summary: RunSummary, policy: ComputePolicy, have: set[ResultKey]) -> None:
         from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
 
         c = self.config
         name = router_arm(policy)
-        self.cache.set_meta(f"policy:{name}", policy.to_dict())
+        self.cache.set_meta(policy_meta_key(name), policy.to_dict())
         items = self.items[c.eval_split]
         jobs = [(i, b, s) for i in items for b in c.router_budgets for s in range(c.graph_seeds)]
         self._grow(len(jobs))

@@ -11,7 +11,16 @@ import math
 import random
 from collections.abc import Sequence
 
-__all__ = ["Z_95", "auroc", "mean", "rng_for", "stable_hash", "wilson_interval"]
+__all__ = [
+    "Z_95",
+    "auroc",
+    "mean",
+    "ranks",
+    "rng_for",
+    "spearman",
+    "stable_hash",
+    "wilson_interval",
+]
 
 Z_95 = 1.959963984540054
 """The normal quantile of a two-sided 95% interval."""
@@ -84,3 +93,30 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
         i = j
     u = rank_sum - len(pos) * (len(pos) + 1) / 2
     return u / (len(pos) * len(neg))
+
+
+def ranks(values: Sequence[float]) -> list[float]:
+    """0-based ranks of ``values``; ties share their average rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2
+        i = j + 1
+    return out
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation; NaN for fewer than 3 points or a constant sequence."""
+    if len(x) < 3:
+        return float("nan")
+    rx, ry = ranks(x), ranks(y)
+    mx, my = mean(rx), mean(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    vx = math.sqrt(sum((a - mx) ** 2 for a in rx))
+    vy = math.sqrt(sum((b - my) ** 2 for b in ry))
+    return cov / (vx * vy) if vx and vy else float("nan")
