@@ -12,23 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from langgraph_ttc import answers
-from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, question_prompt
+from typing_extensions import Unpack
+
 from langgraph_ttc.engine.tree import rank
-from langgraph_ttc.strategies.graph import StrategyGraph, check_config
-from langgraph_ttc.strategies.tree import TreeSearch, build_tree_graph
-from langgraph_ttc.types import Candidate, Generator, StrategyConfig, Verifier
+from langgraph_ttc.strategies.graph import StrategyGraph
+from langgraph_ttc.strategies.tree import SearchOptions, TreeSearch
+from langgraph_ttc.types import Candidate, Generator, StrategyConfig
 
 __all__ = [
-    "STRATEGIES",
+    "BEAM",
     "allocate",
     "beam_expand",
     "beam_keep",
     "create_beam_search_graph",
     "keep_beams",
 ]
-
-STRATEGIES = frozenset({"beam"})
 
 
 def beam_keep(active: Sequence[Candidate], width: int, beam_width: int) -> list[Candidate]:
@@ -74,17 +72,13 @@ def beam_expand(
     return out
 
 
-BEAM = TreeSearch(source="beam", keep=keep_beams, expand=beam_expand)
+BEAM = TreeSearch(
+    "beam", StrategyConfig("beam"), "create_beam_search_graph", keep_beams, beam_expand
+)
 
 
 def create_beam_search_graph(
-    generator: Generator,
-    *,
-    verifier: Verifier,
-    config: StrategyConfig | None = None,
-    extract_answer: AnswerFn = answers.extract_answer,
-    prompt: PromptFn = question_prompt,
-    name: str = "beam_search",
+    generator: Generator, **options: Unpack[SearchOptions]
 ) -> StrategyGraph:
     """Build beam search over steps (lines), ranked by a PRM.
 
@@ -93,27 +87,13 @@ def create_beam_search_graph(
 
     Args:
         generator: The policy.
-        verifier: The PRM (step scores, folded with ``config.fold``).
+        verifier: The PRM (step scores, folded with ``config.fold``). Required.
         config: The default plan: N = ``n``, M = ``beam_width``. Defaults to
             N=16, M=4, 40 rounds.
-        extract_answer: Reads a solution's final answer (a path whose new step
-            holds one is finished).
-        prompt: Builds the prompt from the question.
-        name: Names the model calls in traces.
+        extract_answer, prompt, name: See
+            :class:`~langgraph_ttc.strategies.tree.SearchOptions`.
 
     Raises:
         TypeError, ValueError: For a config of another strategy or no verifier.
     """
-    plan = check_config(
-        config, StrategyConfig(strategy="beam"), STRATEGIES, verifier, "create_beam_search_graph"
-    )
-    return build_tree_graph(
-        generator,
-        verifier,
-        plan,
-        BEAM,
-        strategies=STRATEGIES,
-        extract_answer=extract_answer,
-        prompt=prompt,
-        name=name,
-    )
+    return BEAM.create(generator, options)

@@ -13,23 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from langgraph_ttc import answers
-from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, question_prompt
+from typing_extensions import Unpack
+
 from langgraph_ttc.engine.tree import rank
-from langgraph_ttc.strategies.graph import StrategyGraph, check_config
-from langgraph_ttc.strategies.tree import TreeSearch, build_tree_graph
-from langgraph_ttc.types import Candidate, Generator, StrategyConfig, Verifier
+from langgraph_ttc.strategies.graph import StrategyGraph
+from langgraph_ttc.strategies.tree import SearchOptions, TreeSearch
+from langgraph_ttc.types import Candidate, Generator, StrategyConfig
 
 __all__ = [
-    "STRATEGIES",
+    "DVTS",
     "create_dvts_graph",
     "dvts_expand",
     "dvts_keep",
     "keep_subtrees",
     "subtree_of",
 ]
-
-STRATEGIES = frozenset({"dvts"})
 
 
 def subtree_of(index: int, width: int, beam_width: int) -> int:
@@ -81,6 +79,8 @@ def _subtree_requests(plan: StrategyConfig, samples: int) -> list[list[int]]:
 
 DVTS = TreeSearch(
     source="dvts",
+    default=StrategyConfig(strategy="dvts"),
+    builder="create_dvts_graph",
     keep=keep_subtrees,
     expand=dvts_expand,
     groups=_subtree_requests,
@@ -88,15 +88,7 @@ DVTS = TreeSearch(
 )
 
 
-def create_dvts_graph(
-    generator: Generator,
-    *,
-    verifier: Verifier,
-    config: StrategyConfig | None = None,
-    extract_answer: AnswerFn = answers.extract_answer,
-    prompt: PromptFn = question_prompt,
-    name: str = "dvts",
-) -> StrategyGraph:
+def create_dvts_graph(generator: Generator, **options: Unpack[SearchOptions]) -> StrategyGraph:
     """Build DVTS: N/M independent subtrees, each a greedy search over M expansions.
 
     The final pick is ``selection`` over all finished solutions. Costs N
@@ -104,25 +96,12 @@ def create_dvts_graph(
 
     Args:
         generator: The policy.
-        verifier: The PRM.
+        verifier: The PRM. Required.
         config: The default plan: N = ``n``, M = ``beam_width``. Defaults to N=16, M=4.
-        extract_answer: Reads a solution's final answer.
-        prompt: Builds the prompt from the question.
-        name: Names the model calls in traces.
+        extract_answer, prompt, name: See
+            :class:`~langgraph_ttc.strategies.tree.SearchOptions`.
 
     Raises:
         TypeError, ValueError: For a config of another strategy or no verifier.
     """
-    plan = check_config(
-        config, StrategyConfig(strategy="dvts"), STRATEGIES, verifier, "create_dvts_graph"
-    )
-    return build_tree_graph(
-        generator,
-        verifier,
-        plan,
-        DVTS,
-        strategies=STRATEGIES,
-        extract_answer=extract_answer,
-        prompt=prompt,
-        name=name,
-    )
+    return DVTS.create(generator, options)

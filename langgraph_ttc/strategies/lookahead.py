@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph_ttc import answers
+from typing_extensions import Unpack
+
 from langgraph_ttc.budget import prompt_token_bound
 from langgraph_ttc.engine.calls import GenerateCall, ScoreCall
 from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, prefix_of, question_prompt
@@ -26,8 +27,8 @@ from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.nodes.verify import check_verifier_budget
 from langgraph_ttc.state import TTCState
 from langgraph_ttc.strategies.beam_search import beam_expand, keep_beams
-from langgraph_ttc.strategies.graph import StrategyGraph, check_config
-from langgraph_ttc.strategies.tree import TreeSearch, build_tree_graph
+from langgraph_ttc.strategies.graph import StrategyGraph
+from langgraph_ttc.strategies.tree import SearchOptions, TreeSearch
 from langgraph_ttc.types import (
     Candidate,
     GenerationRequest,
@@ -37,16 +38,7 @@ from langgraph_ttc.types import (
     fold_scores,
 )
 
-__all__ = ["STRATEGIES", "create_lookahead_graph", "make_rollout_node"]
-
-STRATEGIES = frozenset({"lookahead"})
-
-LOOKAHEAD = TreeSearch(
-    source="lookahead",
-    keep=keep_beams,
-    expand=beam_expand,
-    cost=lambda plan: float(plan.lookahead + 1),
-)
+__all__ = ["LOOKAHEAD", "create_lookahead_graph", "make_rollout_node"]
 
 
 def make_rollout_node(
@@ -157,51 +149,28 @@ def _scored_at_rollout_end(cand: Candidate, steps: list[float], fold: str) -> Ca
     return {**cand, "step_scores": own, "score": fold_scores(steps, fold)}  # type: ignore[arg-type]
 
 
-def create_lookahead_graph(
-    generator: Generator,
-    *,
-    verifier: Verifier,
-    config: StrategyConfig | None = None,
-    extract_answer: AnswerFn = answers.extract_answer,
-    prompt: PromptFn = question_prompt,
-    name: str = "lookahead",
-) -> StrategyGraph:
+LOOKAHEAD = TreeSearch(
+    source="lookahead",
+    default=StrategyConfig(strategy="lookahead", lookahead=1),
+    builder="create_lookahead_graph",
+    keep=keep_beams,
+    expand=beam_expand,
+    cost=lambda plan: float(plan.lookahead + 1),
+    rollout=make_rollout_node,
+)
+
+
+def create_lookahead_graph(generator: Generator, **options: Unpack[SearchOptions]) -> StrategyGraph:
     """Build lookahead search (see the module docstring).
 
     Args:
         generator: The policy (also runs the rollouts).
-        verifier: The PRM.
+        verifier: The PRM. Required.
         config: The default plan. Defaults to N=16, M=4, k=1.
-        extract_answer: Reads a solution's final answer.
-        prompt: Builds the prompt from the question.
-        name: Names the model calls in traces.
+        extract_answer, prompt, name: See
+            :class:`~langgraph_ttc.strategies.tree.SearchOptions`.
 
     Raises:
         TypeError, ValueError: For a config of another strategy or no verifier.
     """
-    plan = check_config(
-        config,
-        StrategyConfig(strategy="lookahead", lookahead=1),
-        STRATEGIES,
-        verifier,
-        "create_lookahead_graph",
-    )
-    rollout = make_rollout_node(
-        generator,
-        verifier,
-        graph=name,
-        source=LOOKAHEAD.source,
-        extract_answer=extract_answer,
-        prompt=prompt,
-    )
-    return build_tree_graph(
-        generator,
-        verifier,
-        plan,
-        LOOKAHEAD,
-        strategies=STRATEGIES,
-        extract_answer=extract_answer,
-        prompt=prompt,
-        name=name,
-        score_node=rollout,
-    )
+    return LOOKAHEAD.create(generator, options)

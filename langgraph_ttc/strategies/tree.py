@@ -12,9 +12,13 @@ to keep and how to expand them live in the strategy's own file.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Required
 
-from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, extend_path
+from typing_extensions import TypedDict
+
+from langgraph_ttc import answers
+from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, extend_path, question_prompt
 from langgraph_ttc.engine.tree import slot_id
 from langgraph_ttc.nodes import (
     ExpandRule,
@@ -28,6 +32,7 @@ from langgraph_ttc.nodes import (
 from langgraph_ttc.state import TTCState
 from langgraph_ttc.strategies.graph import (
     StrategyGraph,
+    check_config,
     has_frontier,
     running,
     start_graph,
@@ -35,33 +40,87 @@ from langgraph_ttc.strategies.graph import (
 )
 from langgraph_ttc.types import Candidate, Completion, Generator, StrategyConfig, Verifier
 
-__all__ = ["TreeSearch", "build_tree_graph"]
+__all__ = ["SearchOptions", "TreeSearch", "build_tree_graph"]
 
 
-class TreeSearch:
-    """A tree search's rules: where paths start, which to keep, how to expand them.
+class SearchOptions(TypedDict, total=False):
+    """The keyword options every tree-search builder takes.
 
-    Args:
-        source: Names the search's candidates (``beam``, ``dvts``, ...).
-        keep: Which frontier paths to expand next.
-        expand: Which slots each kept path's children fill.
-        cost: Generations one path costs when it opens.
-        groups: First-step sample indices per request.
-        group_of: ``(plan, slot, width) -> group`` tagging a first step (DVTS subtrees).
+    Attributes:
+        verifier: The PRM that ranks partial solutions (required).
+        config: The default plan (a router's ``plan`` or ``context.plan``
+            override it); the search's own default when unset.
+        extract_answer: Reads a solution's final answer (a path whose new step
+            holds one is finished); ``answers.extract_answer`` by default.
+        prompt: Builds the prompt from the question; one user turn by default.
+        name: Names the graph's model calls in traces (``beam_search/branch``).
     """
 
-    def __init__(
-        self,
-        *,
-        source: str,
-        keep: KeepRule,
-        expand: ExpandRule,
-        cost: Callable[[StrategyConfig], float] | None = None,
-        groups: Callable[[StrategyConfig, int], list[list[int]]] | None = None,
-        group_of: Callable[[StrategyConfig, int, int], int | None] | None = None,
-    ) -> None:
-        self.source, self.keep, self.expand = source, keep, expand
-        self.cost, self.groups, self.group_of = cost, groups, group_of
+    verifier: Required[Verifier]
+    config: StrategyConfig | None
+    extract_answer: AnswerFn
+    prompt: PromptFn
+    name: str
+
+
+RolloutFactory = Callable[..., Any]
+"""``(generator, verifier, *, graph, source, extract_answer, prompt) -> node``."""
+
+
+@dataclass(frozen=True)
+class TreeSearch:
+    """A tree search: its rules, and how its graph is named and checked.
+
+    Attributes:
+        source: Names the search's candidates (``beam``, ``dvts``, ...).
+        default: The plan the builder uses when given none.
+        builder: The public builder's name, for error messages.
+        keep: Which frontier paths to expand next.
+        expand: Which slots each kept path's children fill.
+        cost: Generations one path costs when it opens (1 by default).
+        groups: First-step sample indices per request (one request by default).
+        group_of: ``(plan, slot, width) -> group`` tagging a first step (DVTS subtrees).
+        rollout: Builds a node that scores new paths before ``verify`` (lookahead).
+    """
+
+    source: str
+    default: StrategyConfig
+    builder: str
+    keep: KeepRule
+    expand: ExpandRule
+    cost: Callable[[StrategyConfig], float] | None = None
+    groups: Callable[[StrategyConfig, int], list[list[int]]] | None = None
+    group_of: Callable[[StrategyConfig, int, int], int | None] | None = None
+    rollout: RolloutFactory | None = None
+
+    def create(self, generator: Generator, options: SearchOptions) -> StrategyGraph:
+        """Check the options and build the search's graph (what ``create_*_graph`` returns).
+
+        Raises:
+            TypeError: For an option the builder does not take.
+            ValueError: For no verifier, or a config of another strategy.
+        """
+        unknown = sorted(set(options) - set(SearchOptions.__annotations__))
+        if unknown:
+            raise TypeError(f"{self.builder}() got unexpected keyword arguments {unknown}")
+        verifier = options.get("verifier")
+        plan = check_config(
+            options.get("config"),
+            self.default,
+            frozenset({self.default.strategy}),
+            verifier,
+            self.builder,
+        )
+        assert verifier is not None  # check_config: tree searches need one
+        return build_tree_graph(
+            generator,
+            verifier,
+            plan,
+            self,
+            extract_answer=options.get("extract_answer", answers.extract_answer),
+            prompt=options.get("prompt", question_prompt),
+            name=options.get("name", self.builder.removeprefix("create_").removesuffix("_graph")),
+        )
 
     def sampling(self, extract_answer: AnswerFn) -> Sampling:
         """How ``generate`` opens the N paths: one first step each."""
@@ -97,32 +156,38 @@ def build_tree_graph(
     plan: StrategyConfig,
     search: TreeSearch,
     *,
-    strategies: frozenset[str],
     extract_answer: AnswerFn,
     prompt: PromptFn,
     name: str,
-    score_node: Any = None,
 ) -> StrategyGraph:
     """Assemble a tree-search graph from a strategy's rules.
 
-    ``score_node`` (lookahead's ``rollout``) runs before ``verify`` when given.
-    The final pick is the plan's ``selection`` over every finished solution.
+    The search's ``rollout`` node runs before ``verify`` when it has one. The
+    final pick is the plan's ``selection`` over every finished solution.
     """
     meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
     builder = start_graph(
         generator,
         verifier=verifier,
         plan=plan,
-        strategies=strategies,
+        strategies=frozenset({search.default.strategy}),
         sampling=search.sampling(extract_answer),
         select=lambda plan, cands: vote(cands, plan.selection),
         prompt=prompt,
         name=name,
     )
     scorer = "verify"
-    if score_node is not None:
+    if search.rollout is not None:
         scorer = "rollout"
-        builder.add_node("rollout", score_node, metadata=meta)
+        rollout = search.rollout(
+            generator,
+            verifier,
+            graph=name,
+            source=search.source,
+            extract_answer=extract_answer,
+            prompt=prompt,
+        )
+        builder.add_node("rollout", rollout, metadata=meta)
         builder.add_edge("rollout", "verify")
     builder.add_node("verify", make_verify_node(verifier, graph=name), metadata=meta)
     builder.add_node(
