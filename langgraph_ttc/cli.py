@@ -213,14 +213,14 @@ def _solve(args: argparse.Namespace) -> int:
     if not question.strip():
         raise UsageError("question must be a non-empty string")
     strategy = args.strategy.replace("-", "_")
-    from langgraph_ttc.router import NEEDS_VERIFIER, ComputePolicy, default_plan
+    from langgraph_ttc.router import ComputePolicy, default_plan
     from langgraph_ttc.state import TTCContext
     from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
 
     policy = ComputePolicy.load(args.policy) if args.policy else None
     forced = None if strategy == "auto" else default_plan(strategy, args.budget)
     generator, verifier, reviser = _build_models(args)
-    if forced is not None and verifier is None and strategy in NEEDS_VERIFIER:
+    if forced is not None and forced.requirement_error(has_verifier=verifier is not None):
         raise UsageError(f"--strategy {args.strategy} needs a verifier: pass --verifier")
     graph = create_ttc_graph(generator, verifier=verifier, reviser=reviser, policy=policy).compile()
     context = TTCContext(
