@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -50,6 +50,8 @@ __all__ = [
     "arm_by_name",
     "arm_family",
     "budget_keys",
+    "budget_keys_for",
+    "choice_arm",
     "choice_budget",
     "choice_name",
     "config_key",
@@ -226,7 +228,12 @@ def revision_pool_kind(config: SweepShape) -> str:
 
 def budget_keys(config: SweepShape) -> list[int]:
     """Every budget the sweep measures (1, the voting and the tree budgets), sorted."""
-    return sorted({1, *config.budgets, *config.tree_budgets})
+    return budget_keys_for(config.budgets, config.tree_budgets)
+
+
+def budget_keys_for(budgets: Iterable[int], tree_budgets: Iterable[int]) -> list[int]:
+    """:func:`budget_keys` from the two lists (as in a sweep's plain-data form)."""
+    return sorted({1, *budgets, *tree_budgets})
 
 
 def policy_hash(policy: ComputePolicy) -> str:
@@ -258,6 +265,11 @@ def policy_meta_key(arm: str) -> str:
 def choice_name(arm: str, budget: int) -> str:
     """How the report names an arm measured at a budget: ``arm@budget``."""
     return f"{arm}@{budget}"
+
+
+def choice_arm(name: str) -> str:
+    """The arm of a :func:`choice_name`."""
+    return name.split("@")[0]
 
 
 def choice_budget(name: str) -> int:

@@ -350,6 +350,7 @@ def _stored_policy(cache: Any, config: Any, items: Any, given: Path | None) -> t
 def _fit(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from langgraph_ttc.bench.arms import choice_name
     from langgraph_ttc.bench.fit import fit_router_policy
 
     with _cache(args.out) as cache:
@@ -369,7 +370,7 @@ def _fit(args: argparse.Namespace) -> int:
     lines.append("budget  cv_accuracy  cv_generations  one_arm  choices per bin 1..5")
     for key in sorted(fit.cv_overall):
         choices = " | ".join(
-            f"{fit.choices[b][key].arm}@{fit.choices[b][key].budget}" for b in range(1, 6)
+            choice_name(fit.choices[b][key].arm, fit.choices[b][key].budget) for b in range(1, 6)
         )
         pooled = "yes" if fit.pooled.get(key) else "no"
         lines.append(

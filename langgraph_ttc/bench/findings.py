@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from langgraph_ttc.bench.arms import choice_name
 from langgraph_ttc.router.policy import NUM_BINS
 
 __all__ = ["Finding", "findings"]
@@ -26,7 +27,7 @@ def _acc(curves: Mapping[str, Any], arm: str, budget: int) -> float | None:
 
 
 def _bin_acc(by_bin: Mapping[str, Any], b: int, arm: str, budget: int) -> float | None:
-    cell = by_bin.get(str(b), {}).get(f"{arm}@{budget}")
+    cell = by_bin.get(str(b), {}).get(choice_name(arm, budget))
     return None if cell is None else float(cell["accuracy"])
 
 

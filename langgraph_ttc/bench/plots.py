@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from langgraph_ttc.bench.arms import ARMS
+from langgraph_ttc.bench.arms import ARMS, choice_budget, choice_name
+from langgraph_ttc.bench.sections.accuracy import BIN_BUDGETS
 from langgraph_ttc.router.policy import NUM_BINS
 
 __all__ = ["write_plots"]
@@ -104,7 +105,7 @@ def _accuracy_by_bin(plt: Any, analysis: Mapping[str, Any], path: Path) -> None:
     sweep = analysis["sweep"]
     by_bin = analysis["splits"][sweep["eval_split"]]["by_oracle_bin"]
     budgets = [
-        b for b in (4, 16, 64, 256) if any(k.endswith(f"@{b}") for v in by_bin.values() for k in v)
+        b for b in BIN_BUDGETS if any(choice_budget(k) == b for v in by_bin.values() for k in v)
     ]
     arms = (
         "majority",
@@ -120,12 +121,12 @@ def _accuracy_by_bin(plt: Any, analysis: Mapping[str, Any], path: Path) -> None:
         1, max(1, len(budgets)), figsize=(3.6 * max(1, len(budgets)), 3.6), squeeze=False
     )
     for ax, budget in zip(axes[0], budgets, strict=False):
-        present = [a for a in arms if any(f"{a}@{budget}" in v for v in by_bin.values())]
+        present = [a for a in arms if any(choice_name(a, budget) in v for v in by_bin.values())]
         width = 0.8 / max(1, len(present))
         for i, arm in enumerate(present):
             xs = [b + (i - (len(present) - 1) / 2) * width for b in range(1, NUM_BINS + 1)]
             ys = [
-                float(by_bin.get(str(b), {}).get(f"{arm}@{budget}", {}).get("accuracy") or 0)
+                float(by_bin.get(str(b), {}).get(choice_name(arm, budget), {}).get("accuracy") or 0)
                 for b in range(1, NUM_BINS + 1)
             ]
             ax.bar(xs, ys, width=width, label=_LABELS[arm], color=colors[arms.index(arm)])

@@ -11,8 +11,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from langgraph_ttc.bench.arms import ARMS, LARGE_GREEDY
+from langgraph_ttc.bench.arms import (
+    ARMS,
+    LARGE_GREEDY,
+    budget_keys_for,
+    choice_arm,
+    choice_budget,
+    choice_name,
+)
 from langgraph_ttc.bench.findings import findings
+from langgraph_ttc.bench.sections.accuracy import BIN_BUDGETS
 from langgraph_ttc.router.policy import NUM_BINS
 
 __all__ = ["render_markdown", "write_json", "write_report"]
@@ -66,8 +74,33 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
     ev = sweep["eval_split"]
     split = analysis["splits"][ev]
     co = analysis.get("compute_optimal", {})
-    fm = analysis.get("flops_matched", {})
-    budgets = sorted({1, *sweep["budgets"], *sweep["tree_budgets"]})
+    lines = _setup(analysis)
+    lines += ["## The paper's findings and ours", ""]
+    lines += _table(
+        ["paper's finding", "paper's result", "ours", "agree?"],
+        [[f["finding"], f["paper"], f["ours"], f["agree"]] for f in findings(analysis)],
+    )
+    lines.append("")
+    lines += _compute_optimal(co)
+    lines += _router_runs(co)
+    lines += _fitted_policies(co, ev)
+    lines += _beyond(co)
+    lines += ["## Accuracy vs budget", ""]
+    lines += _curve_table(split["curves"], budget_keys_for(sweep["budgets"], sweep["tree_budgets"]))
+    lines.append("")
+    lines += _by_bin(split)
+    lines += _prm(split["prm"])
+    lines += _flops(analysis.get("flops_matched", {}))
+    lines += _difficulty(split["difficulty"])
+    for p in plots:
+        lines += [f"![{Path(p).stem}]({p})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _setup(analysis: Mapping[str, Any]) -> list[str]:
+    """The title, how to read the numbers, and the setup: questions, budgets, time."""
+    sweep = analysis["sweep"]
+    ev = sweep["eval_split"]
     lines = [f"# langgraph-ttc benchmark: the {sweep['name']} sweep", ""]
     lines += [
         "Accuracies are on the "
@@ -88,6 +121,14 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
         f"- Pools: {sweep['pool_size']} samples per question at T={sweep['temperature']}; revision "
         f"chains {sweep['revision_chains']} x {sweep['revision_length']} attempts",
     ]
+    lines += _times(analysis)
+    lines.append("")
+    return lines
+
+
+def _times(analysis: Mapping[str, Any]) -> list[str]:
+    """The sweep sessions, the cached compute time and the full sweep's estimate."""
+    lines = []
     sessions = analysis.get("sessions") or []
     if sessions:
         last = sessions[-1]
@@ -116,16 +157,12 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
             f"x {est['target']['splits']} splits, scaled from this sweep's unit timings on the "
             f"same machine): {est['hours']:.1f} h ({parts})"
         )
-    lines.append("")
+    return lines
 
-    lines += ["## The paper's findings and ours", ""]
-    lines += _table(
-        ["paper's finding", "paper's result", "ours", "agree?"],
-        [[f["finding"], f["paper"], f["ours"], f["agree"]] for f in findings(analysis)],
-    )
-    lines.append("")
 
-    lines += ["## Compute-optimal vs best-of-N", ""]
+def _compute_optimal(co: Mapping[str, Any]) -> list[str]:
+    """Generations each method needs to match the best-of-N target."""
+    lines = ["## Compute-optimal vs best-of-N", ""]
     target = co.get("target", {})
     if target.get("accuracy") is not None:
         lines.append(f"Target: best-of-N weighted at N={target['budget']}: {_cell(target)}.")
@@ -168,6 +205,12 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
             )
         lines += _table(["method", f"generations to match N={target['budget']} (efficiency)"], rows)
         lines.append("")
+    return lines
+
+
+def _router_runs(co: Mapping[str, Any]) -> list[str]:
+    """The router's own runs, and those of routers with other policies."""
+    lines: list[str] = []
     runs = co.get("router", {}).get("runs", [])
     if runs:
         lines += ["### The router's runs", ""]
@@ -205,6 +248,12 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
             [[str(r["budget"]), _cell(r), f"{_n(r['generations'], '.1f')}"] for r in other["runs"]],
         )
         lines.append("")
+    return lines
+
+
+def _fitted_policies(co: Mapping[str, Any], ev: str) -> list[str]:
+    """The fitted policies (oracle and predicted bins) replayed on the evaluation split."""
+    lines: list[str] = []
     for name, label in (
         ("oracle", "oracle bins, matched budgets"),
         ("predicted", "predicted bins, probe-aware"),
@@ -238,6 +287,12 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
             rows,
         )
         lines.append("")
+    return lines
+
+
+def _beyond(co: Mapping[str, Any]) -> list[str]:
+    """Beyond the paper: no router, early stopping, budget allocation."""
+    lines: list[str] = []
     alloc = co.get("allocation")
     early = co.get("early_stop")
     no_router = co.get("no_router")
@@ -283,11 +338,12 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
             )
             lines.append("")
 
-    lines += ["## Accuracy vs budget", ""]
-    lines += _curve_table(split["curves"], budgets)
-    lines.append("")
+    return lines
 
-    lines += ["## Accuracy per difficulty bin (oracle bins: quintiles of pass@1)", ""]
+
+def _by_bin(split: Mapping[str, Any]) -> list[str]:
+    """Accuracy per oracle difficulty bin, one table per budget."""
+    lines = ["## Accuracy per difficulty bin (oracle bins: quintiles of pass@1)", ""]
     diff = split["difficulty"]
     lines.append(
         "Bins: "
@@ -300,30 +356,27 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
     )
     lines.append("")
     by_bin = split["by_oracle_bin"]
-    for budget in (4, 16, 64, 256):
-        cols = sorted({k for v in by_bin.values() for k in v if k.endswith(f"@{budget}")})
+    for budget in BIN_BUDGETS:
+        cols = sorted({k for v in by_bin.values() for k in v if choice_budget(k) == budget})
         if not cols:
             continue
-        arms = [c.split("@")[0] for c in cols]
+        arms = [choice_arm(c) for c in cols]
         order = [a.name for a in ARMS if a.name in arms]
         rows = []
         for b in range(1, NUM_BINS + 1):
             row = by_bin.get(str(b), {})
-            rows.append(
-                [str(b)]
-                + [
-                    f"{_n(row[f'{a}@{budget}']['accuracy'], '.3f')}"
-                    if f"{a}@{budget}" in row
-                    else ""
-                    for a in order
-                ]
-            )
+            cells = [row.get(choice_name(a, budget)) for a in order]
+            rows.append([str(b)] + [f"{_n(c['accuracy'], '.3f')}" if c else "" for c in cells])
         lines += [f"N={budget}:", ""]
         lines += _table(["bin"] + [_LABELS.get(a, a) for a in order], rows)
         lines.append("")
 
-    lines += ["## The PRM: weighted vote vs majority", ""]
-    prm = split["prm"]
+    return lines
+
+
+def _prm(prm: Mapping[str, Any]) -> list[str]:
+    """The PRM: the voting arms side by side, pass@N, and AUROC per fold."""
+    lines = ["## The PRM: weighted vote vs majority", ""]
     rows = []
     for b, row in prm["by_budget"].items():
         rows.append(
@@ -368,6 +421,12 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
     )
     lines.append("")
 
+    return lines
+
+
+def _flops(fm: Mapping[str, Any]) -> list[str]:
+    """The FLOPs-matched comparison with the larger model."""
+    lines: list[str] = []
     if fm.get("available"):
         lines += ["## FLOPs-matched: policy-small + router vs policy-large greedy", ""]
         lines.append(
@@ -401,7 +460,12 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
         )
         lines.append("")
 
-    lines += ["## Difficulty estimates", ""]
+    return lines
+
+
+def _difficulty(diff: Mapping[str, Any]) -> list[str]:
+    """How good the difficulty estimates are."""
+    lines = ["## Difficulty estimates", ""]
     lines.append(
         f"Pools hold {diff['pool_samples']} samples per question"
         + ("" if diff["oracle_ok"] else " (fewer than 64: oracle bins are rough)")
@@ -416,9 +480,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
             f"predicted bin sizes {diff['predicted_bin_sizes']}."
         )
     lines.append("")
-    for p in plots:
-        lines += [f"![{Path(p).stem}]({p})", ""]
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
 def _need(need: Mapping[str, Any], budget: int) -> str:
