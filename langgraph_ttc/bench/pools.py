@@ -26,10 +26,10 @@ from typing import Any
 
 from langgraph_ttc.answers import extract_answer
 from langgraph_ttc.bench.data import BenchItem, Checker, is_correct
+from langgraph_ttc.engine.candidates import full_candidate, question_prompt, split_lines
+from langgraph_ttc.engine.settings import derive_seed
 from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.models.base import split_total
-from langgraph_ttc.nodes.candidates import full_candidate, question_prompt, split_lines
-from langgraph_ttc.nodes.settings import derive_seed
 from langgraph_ttc.state import TTCContext
 from langgraph_ttc.types import (
     Candidate,

@@ -23,7 +23,7 @@ from typing import Any
 from langgraph_ttc.bench.arms import Arm
 from langgraph_ttc.bench.data import Checker, is_correct
 from langgraph_ttc.bench.stats import rng_for
-from langgraph_ttc.nodes.select import select_answer
+from langgraph_ttc.strategies.factory import select_answer
 from langgraph_ttc.types import Candidate, fold_scores
 
 __all__ = ["memoized_answers", "pool_result", "revision_result", "sample_candidate", "subset"]
