@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from langgraph_ttc.bench.stats import auroc, rng_for, stable_hash, wilson_interval
+from langgraph_ttc.bench.stats import (
+    auroc,
+    rng_for,
+    stable_hash,
+    wilson_interval,
+    within_question_auroc,
+)
 
 
 @pytest.mark.parametrize(
@@ -56,3 +62,17 @@ def test_auroc() -> None:
     assert auroc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
     assert auroc([0.5, 0.5], [True, False]) == 0.5
     assert math.isnan(auroc([0.3, 0.7], [True, True]))
+
+
+def test_within_question_auroc_ignores_difficulty() -> None:
+    # Question 1 is easy (high scores), question 2 hard (low scores): pooled,
+    # the verifier looks good; within each question it ranks one pair wrong.
+    easy = ([0.8, 0.9, 0.95], [True, False, True])  # AUROC (0 + 1) / 2 = 0.5
+    hard = ([0.1, 0.2, 0.3], [False, False, True])  # AUROC 1.0
+    unmixed = ([0.5, 0.6], [True, True])  # no wrong sample: left out
+    mean_auroc, mixed = within_question_auroc([easy, hard, unmixed])
+    assert mixed == 2
+    assert mean_auroc == 0.75
+    pooled = auroc([*easy[0], *hard[0]], [*easy[1], *hard[1]])
+    assert pooled > mean_auroc
+    assert within_question_auroc([unmixed])[1] == 0

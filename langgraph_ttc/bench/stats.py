@@ -95,6 +95,28 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     return u / (len(pos) * len(neg))
 
 
+def within_question_auroc(
+    groups: Sequence[tuple[Sequence[float], Sequence[bool]]],
+) -> tuple[float, int]:
+    """Mean AUROC within each question whose samples are mixed, and how many were.
+
+    The pooled AUROC rewards a verifier for knowing which *questions* are
+    hard; this one only for ranking a question's own solutions, which is what
+    weighted voting and search need.
+
+    Args:
+        groups: One ``(scores, labels)`` pair per question.
+
+    Returns:
+        ``(mean AUROC, questions with both right and wrong samples)``; NaN and
+        0 when no question is mixed.
+    """
+    per_question = [a for s, y in groups if math.isfinite(a := auroc(s, y))]
+    if not per_question:
+        return float("nan"), 0
+    return sum(per_question) / len(per_question), len(per_question)
+
+
 def ranks(values: Sequence[float]) -> list[float]:
     """0-based ranks of ``values``; ties share their average rank."""
     order = sorted(range(len(values)), key=lambda i: values[i])

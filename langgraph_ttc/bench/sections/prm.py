@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from langgraph_ttc.bench.rounding import rounded
 from langgraph_ttc.bench.split_data import SplitData
-from langgraph_ttc.bench.stats import auroc, mean
+from langgraph_ttc.bench.stats import auroc, mean, within_question_auroc
 from langgraph_ttc.bench.subsample import sample_candidate
 from langgraph_ttc.router.policy import NUM_BINS
 
@@ -46,7 +45,7 @@ def _fold_auroc(data: SplitData, fold: str) -> dict[str, Any]:
     scores: list[float] = []
     labels: list[bool] = []
     per_bin: dict[int, tuple[list[float], list[bool]]] = defaultdict(lambda: ([], []))
-    within: list[float] = []
+    groups: list[tuple[list[float], list[bool]]] = []
     for q in data.qids:
         s_q: list[float] = []
         l_q: list[bool] = []
@@ -60,13 +59,12 @@ def _fold_auroc(data: SplitData, fold: str) -> dict[str, Any]:
         b = data.oracle_bins.get(q, 0)
         per_bin[b][0].extend(s_q)
         per_bin[b][1].extend(l_q)
-        a = auroc(s_q, l_q)
-        if math.isfinite(a):
-            within.append(a)
+        groups.append((s_q, l_q))
+    within, mixed = within_question_auroc(groups)
     return {
         "all": rounded(auroc(scores, labels)),
-        "within_question_mean": rounded(mean(within)),
-        "questions_with_both": len(within),
+        "within_question_mean": rounded(within),
+        "questions_with_both": mixed,
         "by_bin": {str(b): rounded(auroc(*per_bin[b])) for b in range(1, NUM_BINS + 1)},
     }
 
