@@ -9,13 +9,16 @@ token and FLOP cost.
   Hugging Face causal LM (one score per step).
 - :class:`LLMJudge`: any generator asked "is this correct?" (per solution or per step).
 - :class:`FunctionVerifier`: a checker function, such as ``suite.task.check``.
+- :class:`TransformersLikelihoodVerifier` / :class:`OpenAILikelihoodVerifier`:
+  no training, a causal LM's probability of each step's tokens (local model,
+  or an OpenAI-compatible completions endpoint that echoes prompt logprobs).
 
 Majority voting needs no verifier: see ``langgraph_ttc.answers.aggregate``.
 
-The PRM's names (``TransformersPRM`` and its input helpers) are imported
-lazily, on first use, so ``import langgraph_ttc.verifiers`` for a judge or a
-function verifier never loads the module that works with torch and
-transformers.
+The PRM's names (``TransformersPRM`` and its input helpers) and the
+likelihood verifiers are imported lazily, on first use, so ``import
+langgraph_ttc.verifiers`` for a judge or a function verifier never loads the
+modules that work with torch, transformers and openai.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from langgraph_ttc.verifiers.function import FunctionVerifier
 from langgraph_ttc.verifiers.judge import OUTCOME_PROMPT, STEP_PROMPT, UNPARSEABLE_SCORE, LLMJudge
 
 if TYPE_CHECKING:
+    from langgraph_ttc.verifiers.likelihood import TransformersLikelihoodVerifier
+    from langgraph_ttc.verifiers.likelihood_common import TokenFold
+    from langgraph_ttc.verifiers.likelihood_remote import OpenAILikelihoodVerifier
     from langgraph_ttc.verifiers.prm import (
         PRM_TEMPLATE,
         PRMEncoding,
@@ -53,6 +59,9 @@ _LAZY = {
         "resolve_single_token",
     )
 }
+_LAZY["TransformersLikelihoodVerifier"] = "langgraph_ttc.verifiers.likelihood"
+_LAZY["TokenFold"] = "langgraph_ttc.verifiers.likelihood_common"
+_LAZY["OpenAILikelihoodVerifier"] = "langgraph_ttc.verifiers.likelihood_remote"
 
 __all__ = [
     "EMPTY_SOLUTION_SCORE",
@@ -63,7 +72,10 @@ __all__ = [
     "BaseVerifier",
     "FunctionVerifier",
     "LLMJudge",
+    "OpenAILikelihoodVerifier",
     "PRMEncoding",
+    "TokenFold",
+    "TransformersLikelihoodVerifier",
     "TransformersPRM",
     "check_score_result",
     "check_solutions",

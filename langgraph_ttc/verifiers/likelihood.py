@@ -1,0 +1,345 @@
+"""A likelihood verifier: a causal LM's probability of each step of a solution.
+
+No training: a step's score is read from the token probabilities a causal
+language model gives that step, given the question (as the policy saw it)
+and the steps before it. A bigger model than the policy checks arithmetic
+the policy gets wrong: an off-by-one result is an unlikely token.
+
+- :class:`TransformersLikelihoodVerifier` runs a local Hugging Face model,
+  all solutions in one padded forward pass.
+- :class:`~langgraph_ttc.verifiers.likelihood_remote.OpenAILikelihoodVerifier`
+  asks an OpenAI-compatible ``/v1/completions`` endpoint for the prompt's
+  log-probabilities (``echo=True, logprobs=1``).
+
+Both render the prompt, cut the steps and fold token probabilities the same
+way (``likelihood_common``): the input is ``render_prompt(question) +
+solution``, tokenized as one text; each step (a non-blank line, as
+:func:`~langgraph_ttc.verifiers.base.split_steps` cuts it) gets the tokens
+whose character span overlaps it, and ``token_fold`` (``min`` by default)
+folds their probabilities into a score in [0, 1]. The fold across steps is
+the plan's ``fold``, applied by the graph.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langgraph_ttc.formats import STEP_DELIMITER
+from langgraph_ttc.types import ScoreResult
+from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier
+from langgraph_ttc.verifiers.likelihood_common import (
+    DEFAULT_TEMPLATE,
+    TOKEN_FOLDS,
+    TokenFold,
+    check_template,
+    check_token_fold,
+    render_prompt,
+    step_spans,
+    steps_from_tokens,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "TOKEN_FOLDS",
+    "LikelihoodEncoding",
+    "TokenFold",
+    "TransformersLikelihoodVerifier",
+]
+
+
+@dataclass(frozen=True)
+class LikelihoodEncoding:
+    """One solution's model input, with where its steps are.
+
+    Attributes:
+        text: The prompt followed by the solution.
+        input_ids: The token ids of ``text`` (cut on the left to the context).
+        token_spans: The ``(start, end)`` characters of ``text`` each token covers.
+        steps: The ``(start, end)`` characters of ``text`` each step covers.
+    """
+
+    text: str
+    input_ids: list[int]
+    token_spans: list[tuple[int, int]]
+    steps: list[tuple[int, int]]
+
+
+def _encode_text(
+    tokenizer: PreTrainedTokenizerBase, text: str, cuts: list[int]
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """Token ids of ``text`` and the characters each token covers.
+
+    Fast tokenizers give offsets; slow ones encode the pieces between ``cuts``
+    (the step boundaries) one at a time, each token spanning its whole piece.
+    """
+    try:
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return list(enc["input_ids"]), [(int(s), int(e)) for s, e in enc["offset_mapping"]]
+    except NotImplementedError:
+        ids: list[int] = []
+        spans: list[tuple[int, int]] = []
+        bounds = sorted({0, *cuts, len(text)})
+        for start, end in itertools.pairwise(bounds):
+            piece = list(tokenizer(text[start:end], add_special_tokens=False)["input_ids"])
+            ids += piece
+            spans += [(start, end)] * len(piece)
+        return ids, spans
+
+
+class TransformersLikelihoodVerifier(BaseVerifier):
+    """Scores each step by a local causal LM's probabilities of its tokens.
+
+    The model reads ``prompt + solution``, where the prompt is the question
+    as the policy sees it: the tokenizer's chat template with the question as
+    the user turn and the generation prompt (the solution is the assistant
+    turn, appended verbatim), or ``template`` when given or when there is no
+    chat template. A step's score folds the probabilities of the tokens that
+    overlap it (``token_fold``):
+
+    - ``min`` (default): the least likely token's probability;
+    - ``mean``: the geometric mean of the token probabilities, ``exp(mean logprob)``;
+    - ``prod``: the step's probability, ``exp(sum logprob)``;
+    - ``last``: the last token's probability.
+
+    All solutions go through one padded forward pass (or passes of
+    ``batch_size``); padding is on the right, so scores do not depend on the
+    batch. Scores are deterministic (no sampling, no seed). An input longer
+    than the context (``max_length``) loses tokens on the left, from the
+    prompt; a solution that does not fit whole is a ``ValueError``. A
+    solution with no step scores ``[EMPTY_SOLUTION_SCORE]`` without the model.
+
+    Cost: ``tokens`` counts the tokens read (padding excluded), ``flops =
+    2 * params * tokens``.
+
+    Args:
+        model: A model folder or hub id, or a loaded ``PreTrainedModel``.
+        tokenizer: Its tokenizer; by default loaded from the model's folder.
+        token_fold: ``min``, ``mean`` (geometric), ``prod`` or ``last``.
+        step_delimiter: Where a solution is cut into steps.
+        template: The prompt as a format string with ``{question}`` and
+            optionally ``{bos}`` (the tokenizer's BOS text); ``None`` uses the
+            chat template, or :data:`DEFAULT_TEMPLATE` without one.
+        device: Torch device; by default CUDA if present, else CPU (a loaded
+            model given without a device stays where it is).
+        dtype: Torch dtype (or its name) to load or cast the model in.
+        batch_size: Sequences per forward pass; ``None`` reads all at once.
+        max_length: The context in tokens; ``None`` uses the model config's
+            ``max_position_embeddings``.
+        name: The verifier's name; by default ``likelihood:<model folder name>``.
+
+    Raises:
+        TypeError, ValueError: On bad options, naming the option.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | PreTrainedModel,
+        *,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        token_fold: TokenFold = "min",
+        step_delimiter: str = STEP_DELIMITER,
+        template: str | None = None,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        batch_size: int | None = None,
+        max_length: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.token_fold: TokenFold = check_token_fold(token_fold)
+        if not isinstance(step_delimiter, str):
+            raise TypeError(f"step_delimiter must be a str, got {type(step_delimiter).__name__}")
+        if not step_delimiter:
+            raise ValueError("step_delimiter must be a non-empty string")
+        for field, value in (("batch_size", batch_size), ("max_length", max_length)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 2
+            ):
+                raise ValueError(f"{field} must be an int >= 2 or None, got {value!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+        self.template = check_template(template)
+        if isinstance(model, str | os.PathLike):
+            self._source: str | None = os.fspath(model)
+            self._model: Any = None
+            default_name = Path(self._source).name or self._source
+        elif hasattr(model, "forward") and hasattr(model, "config"):
+            self._source = None
+            self._model = model
+            default_name = str(getattr(model.config, "name_or_path", "") or type(model).__name__)
+            default_name = Path(default_name).name or default_name
+        else:
+            raise TypeError(
+                f"model must be a path, a hub id or a PreTrainedModel, got {type(model).__name__}"
+            )
+        self.name = name or f"likelihood:{default_name}"
+        self.step_delimiter = step_delimiter
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self._tokenizer = tokenizer
+        self._device = device
+        self._dtype = dtype
+        self._lock = threading.Lock()
+        self._ready = False
+        self._params = 0
+        self._keep_logits = False
+
+    # ----------------------------------------------------------------- loading
+
+    def load(self) -> TransformersLikelihoodVerifier:
+        """Load the model and tokenizer now (otherwise done on first use); returns ``self``."""
+        with self._lock:
+            if not self._ready:
+                self._load()
+        return self
+
+    def _load(self) -> None:
+        import inspect
+
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        dtype = getattr(torch, self._dtype) if isinstance(self._dtype, str) else self._dtype
+        if self._model is None:
+            assert self._source is not None
+            kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
+            self._model = AutoModelForCausalLM.from_pretrained(self._source, **kwargs)
+            device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self._model.to(device)
+        else:
+            if self._device is not None:
+                self._model.to(self._device)
+            if dtype is not None:
+                self._model.to(dtype)
+        self._model.eval()
+        if self._tokenizer is None:
+            source = self._source or getattr(self._model.config, "name_or_path", None)
+            if not source:
+                raise ValueError("tokenizer is required when the model has no name_or_path")
+            self._tokenizer = AutoTokenizer.from_pretrained(source)
+        if self.max_length is None:
+            context = getattr(self._model.config, "max_position_embeddings", None)
+            self.max_length = int(context) if isinstance(context, int) and context > 1 else None
+        self._params = int(self._model.num_parameters())
+        self._keep_logits = "logits_to_keep" in inspect.signature(self._model.forward).parameters
+        self._ready = True
+
+    @property
+    def params(self) -> int:
+        """The model's parameter count (loads the model)."""
+        self.load()
+        return self._params
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The tokenizer (loads the model)."""
+        self.load()
+        assert self._tokenizer is not None
+        return self._tokenizer
+
+    # ----------------------------------------------------------------- scoring
+
+    def prompt(self, question: str) -> str:
+        """The text the solution follows (loads the tokenizer); see :func:`render_prompt`."""
+        if not isinstance(question, str):
+            raise TypeError(f"question must be a str, got {type(question).__name__}")
+        return render_prompt(self.tokenizer, question, self.template)
+
+    def encode(self, question: str, solution: str) -> LikelihoodEncoding:
+        """The model input for one solution, as scored (loads the model).
+
+        Raises:
+            TypeError: On a non-string question or solution.
+            ValueError: If the solution has no step, or does not fit the context.
+        """
+        if not isinstance(solution, str):
+            raise TypeError(f"solution must be a str, got {type(solution).__name__}")
+        prompt = self.prompt(question)
+        text = prompt + solution
+        steps = [
+            (len(prompt) + s, len(prompt) + e) for s, e in step_spans(solution, self.step_delimiter)
+        ]
+        if not steps:
+            raise ValueError("solution has no step to score")
+        cuts = [c for span in steps for c in span] + [len(prompt)]
+        ids, spans = _encode_text(self.tokenizer, text, cuts)
+        if self.max_length is not None and len(ids) > self.max_length:
+            cut = len(ids) - self.max_length
+            # The first kept token has no prediction: it must come before the solution.
+            if spans[cut][1] > len(prompt):
+                raise ValueError(
+                    f"the solution alone needs about {len(ids) - cut} of the "
+                    f"{self.max_length} tokens of the context; it does not fit"
+                )
+            ids, spans = ids[cut:], spans[cut:]
+        return LikelihoodEncoding(text=text, input_ids=ids, token_spans=spans, steps=steps)
+
+    def _score(self, question: str, solutions: list[str]) -> ScoreResult:
+        self.load()
+        out: list[list[float]] = [[EMPTY_SOLUTION_SCORE] for _ in solutions]
+        encodings: dict[int, LikelihoodEncoding] = {}
+        for i, sol in enumerate(solutions):
+            if step_spans(sol, self.step_delimiter):
+                try:
+                    encodings[i] = self.encode(question, sol)
+                except ValueError as exc:
+                    raise ValueError(f"{self.name}: solutions[{i}]: {exc}") from None
+        order = sorted(encodings, key=lambda i: -len(encodings[i].input_ids))
+        size = self.batch_size or max(1, len(order))
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            batch = [encodings[i] for i in chunk]
+            for i, enc, lps in zip(chunk, batch, self._forward(batch), strict=True):
+                try:
+                    out[i] = steps_from_tokens(enc.token_spans, lps, enc.steps, self.token_fold)
+                except ValueError as exc:
+                    raise ValueError(f"{self.name}: solutions[{i}]: {exc}") from None
+        tokens = sum(len(e.input_ids) for e in encodings.values())
+        return ScoreResult(steps=out, tokens=tokens, flops=2.0 * self._params * tokens)
+
+    def _forward(self, batch: list[LikelihoodEncoding]) -> list[list[float | None]]:
+        """Each token's log-probability given the tokens before it (``None`` for the first)."""
+        import torch
+
+        model = self._model
+        device = next(model.parameters()).device
+        pad_id = self._tokenizer.pad_token_id if self._tokenizer is not None else None
+        pad_id = 0 if pad_id is None else int(pad_id)
+        length = max(len(e.input_ids) for e in batch)
+        ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), length), dtype=torch.long)
+        for row, enc in enumerate(batch):
+            ids[row, : len(enc.input_ids)] = torch.tensor(enc.input_ids, dtype=torch.long)
+            mask[row, : len(enc.input_ids)] = 1
+        # Positions whose logits predict a token of a step (the prompt's are not needed).
+        first = [
+            max(1, next((t for t, (_, e) in enumerate(enc.token_spans) if e > enc.steps[0][0]), 1))
+            for enc in batch
+        ]
+        lo = min(first) - 1
+        kwargs: dict[str, Any] = {}
+        if self._keep_logits:
+            kwargs["logits_to_keep"] = torch.arange(lo, length - 1, device=device)
+        with torch.inference_mode():
+            logits = model(
+                input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs
+            ).logits
+            if not self._keep_logits:
+                logits = logits[:, lo : length - 1]
+            out: list[list[float | None]] = []
+            for row, enc in enumerate(batch):
+                n = len(enc.input_ids)
+                start = first[row]
+                targets = ids[row, start:n].to(logits.device)
+                rows = logits[row, start - 1 - lo : n - 1 - lo].float().log_softmax(-1)
+                picked = rows.gather(-1, targets[:, None])[:, 0].cpu().tolist()
+                out.append([None] * start + [float(v) for v in picked])
+        return out
