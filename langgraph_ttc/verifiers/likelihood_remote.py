@@ -262,7 +262,7 @@ class OpenAILikelihoodVerifier(BaseVerifier):
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=wait_exponential_jitter(
-                initial=self.retry_backoff, max=self.max_backoff, jitter=self.retry_backoff
+                multiplier=self.retry_backoff, max=self.max_backoff, jitter=self.retry_backoff
             ),
             retry=retry_if_exception(_retryable),
             reraise=True,
