@@ -120,6 +120,18 @@ def test_batched_equals_one_by_one(
         assert a == pytest.approx(c, abs=1e-5)
 
 
+def test_step_fold_scores_a_solution_once(
+    tiny_model_dir: Path, lik: TransformersLikelihoodVerifier
+) -> None:
+    per_step = lik.score(QUESTION, SOLUTIONS).steps
+    folded = TransformersLikelihoodVerifier(tiny_model_dir, step_fold="min").score(
+        QUESTION, SOLUTIONS
+    )
+    assert folded.steps == [[pytest.approx(min(s), abs=1e-6)] for s in per_step]
+    with pytest.raises(ValueError, match="step_fold"):
+        TransformersLikelihoodVerifier(tiny_model_dir, step_fold="max")  # type: ignore[arg-type]
+
+
 def test_token_folds_match_a_manual_forward_pass(tiny_model_dir: Path) -> None:
     solution = SOLUTIONS[3]  # blank lines between steps; a trailing line break
     manual = _manual_step_logprobs(tiny_model_dir, QUESTION, solution)

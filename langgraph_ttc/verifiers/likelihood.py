@@ -30,14 +30,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langgraph_ttc.formats import STEP_DELIMITER
-from langgraph_ttc.types import ScoreResult
+from langgraph_ttc.types import Fold, ScoreResult
 from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier
 from langgraph_ttc.verifiers.likelihood_common import (
     DEFAULT_TEMPLATE,
     TOKEN_FOLDS,
     TokenFold,
+    check_step_fold,
     check_template,
     check_token_fold,
+    fold_steps,
     render_prompt,
     step_spans,
     steps_from_tokens,
@@ -124,6 +126,9 @@ class TransformersLikelihoodVerifier(BaseVerifier):
         model: A model folder or hub id, or a loaded ``PreTrainedModel``.
         tokenizer: Its tokenizer; by default loaded from the model's folder.
         token_fold: ``min``, ``mean`` (geometric), ``prod`` or ``last``.
+        step_fold: ``None`` (default) returns a score per step, folded by the
+            plan's ``fold``; ``min``, ``mean``, ``prod`` or ``last`` returns one
+            score per solution, folded here over its steps.
         step_delimiter: Where a solution is cut into steps.
         template: The prompt as a format string with ``{question}`` and
             optionally ``{bos}`` (the tokenizer's BOS text); ``None`` uses the
@@ -146,6 +151,7 @@ class TransformersLikelihoodVerifier(BaseVerifier):
         *,
         tokenizer: PreTrainedTokenizerBase | None = None,
         token_fold: TokenFold = "min",
+        step_fold: Fold | None = None,
         step_delimiter: str = STEP_DELIMITER,
         template: str | None = None,
         device: str | torch.device | None = None,
@@ -155,6 +161,7 @@ class TransformersLikelihoodVerifier(BaseVerifier):
         name: str | None = None,
     ) -> None:
         self.token_fold: TokenFold = check_token_fold(token_fold)
+        self.step_fold: Fold | None = check_step_fold(step_fold)
         if not isinstance(step_delimiter, str):
             raise TypeError(f"step_delimiter must be a str, got {type(step_delimiter).__name__}")
         if not step_delimiter:
@@ -303,7 +310,9 @@ class TransformersLikelihoodVerifier(BaseVerifier):
                 except ValueError as exc:
                     raise ValueError(f"{self.name}: solutions[{i}]: {exc}") from None
         tokens = sum(len(e.input_ids) for e in encodings.values())
-        return ScoreResult(steps=out, tokens=tokens, flops=2.0 * self._params * tokens)
+        return ScoreResult(
+            steps=fold_steps(out, self.step_fold), tokens=tokens, flops=2.0 * self._params * tokens
+        )
 
     def _forward(self, batch: list[LikelihoodEncoding]) -> list[list[float | None]]:
         """Each token's log-probability given the tokens before it (``None`` for the first)."""

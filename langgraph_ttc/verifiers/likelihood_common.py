@@ -22,12 +22,16 @@ import string
 from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
+from langgraph_ttc.types import Fold, fold_scores
+
 __all__ = [
     "DEFAULT_TEMPLATE",
     "TOKEN_FOLDS",
     "TokenFold",
+    "check_step_fold",
     "check_template",
     "check_token_fold",
+    "fold_steps",
     "fold_token_logprobs",
     "render_prompt",
     "step_spans",
@@ -194,3 +198,25 @@ def steps_from_tokens(
             )
         scores.append(fold_token_logprobs(picked, token_fold))
     return scores
+
+
+def check_step_fold(step_fold: object) -> Fold | None:
+    """Return ``step_fold`` if it is ``None`` or a step fold (last, min, prod, mean).
+
+    Raises:
+        ValueError: Naming ``step_fold`` and the choices.
+    """
+    if step_fold is not None and step_fold not in ("last", "min", "prod", "mean"):
+        raise ValueError(f"step_fold must be last, min, prod, mean or None; got {step_fold!r}")
+    return step_fold  # type: ignore[return-value]
+
+
+def fold_steps(steps: list[list[float]], step_fold: Fold | None) -> list[list[float]]:
+    """Each solution's step scores, or with ``step_fold`` one score folded over its steps.
+
+    A likelihood score is only as good as the worst step: folding here (``min``)
+    makes a verifier whose solution scores do not depend on the plan's ``fold``.
+    """
+    if step_fold is None:
+        return steps
+    return [[fold_scores(s, step_fold)] for s in steps]

@@ -32,12 +32,14 @@ from tenacity.wait import wait_exponential_jitter
 
 from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.models.errors import BackendError
-from langgraph_ttc.types import ScoreResult
+from langgraph_ttc.types import Fold, ScoreResult
 from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier
 from langgraph_ttc.verifiers.likelihood_common import (
     TokenFold,
+    check_step_fold,
     check_template,
     check_token_fold,
+    fold_steps,
     render_prompt,
     step_spans,
     steps_from_tokens,
@@ -101,6 +103,9 @@ class OpenAILikelihoodVerifier(BaseVerifier):
         template: The prompt as a format string with ``{question}`` and
             optionally ``{bos}``; ``None`` uses the tokenizer's chat template.
         token_fold: ``min``, ``mean`` (geometric), ``prod`` or ``last``.
+        step_fold: ``None`` (default) returns a score per step, folded by the
+            plan's ``fold``; ``min``, ``mean``, ``prod`` or ``last`` returns one
+            score per solution, folded here over its steps.
         step_delimiter: Where a solution is cut into steps.
         max_tokens: 0 or 1 new tokens per request.
         params: The model's parameter count, for FLOPs, when known.
@@ -126,6 +131,7 @@ class OpenAILikelihoodVerifier(BaseVerifier):
         tokenizer: Any = None,
         template: str | None = None,
         token_fold: TokenFold = "min",
+        step_fold: Fold | None = None,
         step_delimiter: str = STEP_DELIMITER,
         max_tokens: int = 0,
         params: int | None = None,
@@ -140,6 +146,7 @@ class OpenAILikelihoodVerifier(BaseVerifier):
         if not isinstance(model, str) or not model.strip():
             raise ValueError(f"model must be a non-empty str, got {model!r}")
         self.token_fold: TokenFold = check_token_fold(token_fold)
+        self.step_fold: Fold | None = check_step_fold(step_fold)
         self.template = check_template(template)
         if tokenizer is None and template is None:
             raise ValueError(
@@ -244,7 +251,7 @@ class OpenAILikelihoodVerifier(BaseVerifier):
             out[i] = scores
             tokens += read
         flops = 2.0 * self.params * tokens if self.params else 0.0
-        return ScoreResult(steps=out, tokens=tokens, flops=flops)
+        return ScoreResult(steps=fold_steps(out, self.step_fold), tokens=tokens, flops=flops)
 
     async def _one(
         self, client: openai.AsyncOpenAI, semaphore: asyncio.Semaphore, prompt: str, solution: str
