@@ -1,8 +1,12 @@
 """The embedded default: the bundled models as a generator, a verifier and a reviser.
 
 ``load_bundled`` is what ``ttc solve`` with no model options, ``ChatTTC()``
-and ``graphs/ttc.py`` run on: the suite's ``policy-small`` samples, ``prm``
-scores steps, ``reviser`` writes revisions. Everything loads lazily (the
+and ``graphs/ttc.py`` run on: the suite's ``policy-small`` samples,
+``policy-large`` checks each step by the likelihood it gives the step's
+tokens (:func:`bundled_verifier`), ``reviser`` writes revisions. A verifier
+larger than the policy is the usual real setup; its compute is counted
+apart, as verifier compute. The step-tag ``prm`` stays in the suite as the
+fixture of the Math-Shepherd format (``TransformersPRM``). Everything loads lazily (the
 adapters load weights on first use) and is cached per device, so repeated
 calls share one copy of each model.
 """
@@ -15,7 +19,7 @@ from typing import NamedTuple, cast
 from langgraph_ttc.suite.modeling import bundled_model_path
 from langgraph_ttc.types import Generator, Verifier
 
-__all__ = ["BundledModels", "bundled_available", "load_bundled"]
+__all__ = ["BundledModels", "bundled_available", "bundled_verifier", "load_bundled"]
 
 
 class BundledModels(NamedTuple):
@@ -27,13 +31,34 @@ class BundledModels(NamedTuple):
 
 
 def bundled_available() -> bool:
-    """Whether the bundled policy, PRM and reviser are all installed."""
+    """Whether the bundled policy, verifier model and reviser are all installed."""
     try:
-        for name in ("policy-small", "prm", "reviser"):
+        for name in ("policy-small", "policy-large", "reviser"):
             bundled_model_path(name)
     except FileNotFoundError:
         return False
     return True
+
+
+def bundled_verifier(device: str | None = None) -> Verifier:
+    """The bundled default verifier: ``policy-large``'s likelihood of each step, minimum over steps.
+
+    It ranks ``policy-small``'s solutions to a question far better than the
+    step-tag ``prm`` does (see ``suite/models/metrics.json``, ``verifiers``),
+    with no training of its own. Loaded in float32: bf16 matmuls are slow on CPUs.
+
+    Args:
+        device: Torch device; CUDA when available, else CPU.
+    """
+    from langgraph_ttc.verifiers import TransformersLikelihoodVerifier
+
+    return TransformersLikelihoodVerifier(
+        bundled_model_path("policy-large"),
+        step_fold="min",
+        dtype="float32",
+        device=device,
+        name="policy-large-likelihood",
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -44,7 +69,8 @@ def load_bundled(device: str | None = None) -> BundledModels:
         device: Torch device for all three; CUDA when available, else CPU.
 
     Returns:
-        ``(generator, verifier, reviser)``: ``policy-small``, ``prm`` and ``reviser``.
+        ``(generator, verifier, reviser)``: ``policy-small``, the likelihood of
+        ``policy-large`` (:func:`bundled_verifier`) and ``reviser``.
 
     Raises:
         FileNotFoundError: If a bundled model is missing from the installation;
@@ -52,11 +78,10 @@ def load_bundled(device: str | None = None) -> BundledModels:
     """
     # Imported here: the adapters pull in torch and transformers.
     from langgraph_ttc.models import TransformersGenerator
-    from langgraph_ttc.verifiers import TransformersPRM
 
     try:
         policy = bundled_model_path("policy-small")
-        prm = bundled_model_path("prm")
+        bundled_model_path("policy-large")
         reviser = bundled_model_path("reviser")
     except FileNotFoundError as exc:
         raise FileNotFoundError(
@@ -68,6 +93,6 @@ def load_bundled(device: str | None = None) -> BundledModels:
         generator=cast(
             Generator, TransformersGenerator(policy, device=device, name="policy-small")
         ),
-        verifier=TransformersPRM(prm, device=device, name="prm"),
+        verifier=bundled_verifier(device),
         reviser=cast(Generator, TransformersGenerator(reviser, device=device, name="reviser")),
     )
