@@ -79,7 +79,11 @@ def register(subparsers: Any) -> None:
         "--checker", metavar="MODULE:FUNCTION", help="checker(answer, reference) -> bool"
     )
     p.add_argument("--model", metavar="PATH", help="policy model (default: bundled policy-small)")
-    p.add_argument("--verifier", metavar="PATH", help="PRM (default: bundled prm)")
+    p.add_argument(
+        "--verifier",
+        metavar="PATH",
+        help="a step-tag PRM folder (default: the bundled verifier, policy-large's likelihood)",
+    )
     p.add_argument("--reviser", metavar="PATH", help="revision model (default: bundled reviser)")
     p.add_argument(
         "--large", metavar="PATH", help="reference model (default: bundled policy-large)"
@@ -178,6 +182,7 @@ def _models(args: argparse.Namespace, config: Any) -> tuple[Any, dict[str, Any]]
     from transformers.utils import logging as hf_logging
 
     from langgraph_ttc.bench.pools import BenchModels
+    from langgraph_ttc.defaults import bundled_verifier
     from langgraph_ttc.models import TransformersGenerator
     from langgraph_ttc.suite.modeling import bundled_model_path
     from langgraph_ttc.verifiers import TransformersPRM
@@ -193,7 +198,8 @@ def _models(args: argparse.Namespace, config: Any) -> tuple[Any, dict[str, Any]]
     paths: dict[str, Path | None] = {}
     if args.model is None:
         paths["generator"] = bundled_model_path("policy-small")
-        paths["verifier"] = bundled_model_path("prm")
+        # The bundled default verifier: policy-large's step likelihood.
+        paths["verifier"] = bundled_model_path("policy-large")
         paths["reviser"] = Path(args.reviser) if args.reviser else bundled_model_path("reviser")
     else:
         paths["generator"] = Path(args.model)
@@ -222,9 +228,14 @@ def _models(args: argparse.Namespace, config: Any) -> tuple[Any, dict[str, Any]]
 
     verifier_path = paths["verifier"]
     assert verifier_path is not None
+    verifier = (
+        bundled_verifier(device)
+        if args.model is None
+        else TransformersPRM(str(verifier_path), device=device, name=verifier_path.name)
+    )
     models = BenchModels(
         generator=gen("generator"),
-        verifier=TransformersPRM(str(verifier_path), device=device, name=verifier_path.name),
+        verifier=verifier,
         reviser=gen("reviser"),
         large=gen("large") if config.large else None,
     )
