@@ -140,6 +140,92 @@ def check(text_or_answer: object, question: object) -> bool:
     return answer is not None and int(answer) == truth
 
 
+TASK_DESCRIPTION = (
+    f"integer expressions of + - * with 1 to {DEFAULT_MAX_OPS} operations "
+    f"and operands {DEFAULT_OPERANDS[0]} to {DEFAULT_OPERANDS[1]}, such as 17*3+25-4*6"
+)
+"""What the bundled models answer, in words (used in refusals)."""
+
+OWN_MODEL_HINT = (
+    "to ask anything else, bring your own model "
+    "(ttc solve --model PATH_OR_ID or --endpoint URL --endpoint-model NAME; "
+    "ChatTTC(generator=...); create_ttc_graph(your_generator))"
+)
+"""How to run on your own model: the default end of a refusal."""
+
+_TASK_CHARS = frozenset("0123456789+-*")
+_BLANKS = (" ", "\t")
+
+
+def _out_of_task_reason(compact: str) -> str | None:
+    """Why a question (blanks removed) is not a question of the task; ``None`` if it is."""
+    if not compact:
+        return "it is empty"
+    odd = next((ch for ch in compact if ch not in _TASK_CHARS), None)
+    if odd is not None:
+        what = repr(odd) if odd.isascii() else f"{odd!r} (U+{ord(odd):04X})"
+        return f"it contains {what}, which is not an ASCII digit or one of + - *"
+    if compact[0] in OPS:
+        return "it starts with an operator"
+    if compact[-1] in OPS:
+        return "it ends with an operator"
+    doubled = re.search(r"[+\-*]{2,}", compact)
+    if doubled:
+        return f"it has operators in a row ({doubled.group(0)!r})"
+    operands = re.findall(r"\d+", compact)
+    ops = len(operands) - 1
+    lo, hi = DEFAULT_OPERANDS
+    for operand in operands:
+        if len(operand) > 1 and operand[0] == "0":
+            return f"operand {operand!r} has a leading zero"
+        if not lo <= int(operand) <= hi:
+            return f"operand {int(operand)} is outside {lo} to {hi}"
+    if not 1 <= ops <= DEFAULT_MAX_OPS:
+        return f"it has {ops} operations"
+    return None
+
+
+def check_question_in_task(question: object, *, hint: str = OWN_MODEL_HINT) -> str:
+    """Check that ``question`` is a question the bundled models answer; return its canonical form.
+
+    The bundled models were trained on one grammar only: ``a op b op c ...``
+    with ``op`` one of ``+ - *``, 1 to 6 operations, and operands 1 to 30
+    written in ASCII digits with no leading zero. Spaces and tabs are
+    ignored (leading and trailing whitespace of any kind too), so
+    ``" 12 + 7*3 "`` is accepted and returned as ``"12+7*3"``, the form the
+    models were trained on. Anything else (another operator, a bracket, a
+    fraction, a negative or out-of-range operand, a non-ASCII digit, text,
+    a line break inside) is refused. Call this where the bundled models are
+    chosen as the default; with your own model any question goes.
+
+    Args:
+        question: The question as the user wrote it.
+        hint: How to bring your own model, for the end of the message (the
+            CLI names its options, the Python API its arguments).
+
+    Returns:
+        The question with its blanks removed.
+
+    Raises:
+        TypeError: If ``question`` is not a string.
+        ValueError: If the bundled models cannot answer it: one line that
+            names the problem, what the bundled models answer, and ``hint``.
+    """
+    if not isinstance(question, str):
+        raise TypeError(f"question must be a str, got {type(question).__name__}")
+    compact = question.strip()
+    for blank in _BLANKS:
+        compact = compact.replace(blank, "")
+    reason = _out_of_task_reason(compact)
+    if reason is not None:
+        shown = question if len(question) <= 60 else question[:57] + "..."
+        raise ValueError(
+            f"the bundled models cannot answer {shown!r}: {reason}; "
+            f"they answer only {TASK_DESCRIPTION}; {hint}"
+        )
+    return compact
+
+
 def _validate(n: int, ops: int | Sequence[int], operands: tuple[int, int]) -> list[int]:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
