@@ -1,6 +1,6 @@
 """The ``ttc`` command.
 
-    ttc solve "34*7-95+84*4"                      # bundled models, offline, routed
+    ttc solve "17*3+25-4*6"                       # bundled models, offline, routed
     ttc solve "12+7*3" --strategy beam --budget 32 --json
     ttc solve "..." --model ./my-model --verifier ./my-prm
     ttc solve "..." --endpoint http://localhost:8000/v1 --endpoint-model my-model
@@ -8,7 +8,12 @@
 ``solve`` runs the compute-optimal graph (``create_ttc_graph``): with
 ``--strategy auto`` the router estimates difficulty and picks the plan; any
 other strategy is forced (``TTCContext.plan``) and spends the whole budget.
-With no model option it runs the bundled models offline.
+With no model option it runs the bundled models offline; they answer only
+the bundled task (``+ - *`` expressions, 1 to 6 operations, operands 1 to
+30; spaces ignored), so any other question is refused before a model loads
+(exit code 2, one line naming the problem, what the bundled models answer,
+and the options that bring your own model). With ``--model`` or
+``--endpoint`` any question goes.
 
 Output: the answer, the strategy, the difficulty bin and the compute used;
 ``--json`` prints one JSON object (``answer``, ``confidence``, ``strategy``,
@@ -17,8 +22,9 @@ progress bar goes to stderr (by default only when stderr is a terminal).
 
 Exit codes: 0 when the run produced an answer; 1 when it did not (a backend
 failure, or no candidate had an answer; the status says which); 2 for bad
-input, including a model that cannot be loaded (one line on stderr, no
-traceback; set ``TTC_DEBUG=1`` for the traceback).
+input, including a model that cannot be loaded and a question outside the
+bundled task on the bundled models (one line on stderr, no traceback; set
+``TTC_DEBUG=1`` for the traceback).
 
 Subcommands from elsewhere: each module in ``EXTENSION_MODULES`` that can be
 imported and defines ``register(subparsers)`` adds its own subcommands (for
@@ -118,7 +124,9 @@ def _add_solve(subparsers: Any) -> None:
         description="Answer one question, spending up to --budget generations.",
     )
     p.add_argument(
-        "question", help="the question (for the bundled models: an expression like 34*7-95)"
+        "question",
+        help="the question (the bundled models answer only + - * expressions with operands "
+        "1 to 30 and 1 to 6 operations, such as 17*3+25-4*6)",
     )
     p.add_argument(
         "--strategy",
@@ -208,10 +216,21 @@ def _local_verifier(path: str, device: str | None) -> Any:
     return TransformersPRM(_check_local(path, "--verifier"), device=device)
 
 
+_OWN_MODEL_HINT = (
+    "to ask anything else, bring your own model: --model PATH_OR_ID "
+    "(a local Hugging Face model), or --endpoint URL --endpoint-model NAME"
+)
+
+
 def _solve(args: argparse.Namespace) -> int:
     question = args.question
     if not question.strip():
         raise UsageError("question must be a non-empty string")
+    if not (args.model or args.endpoint):
+        # The bundled policy answers one grammar: refuse the rest before loading it.
+        from langgraph_ttc.suite.task import check_question_in_task
+
+        question = check_question_in_task(question, hint=_OWN_MODEL_HINT)
     strategy = args.strategy.replace("-", "_")
     from langgraph_ttc.router import ComputePolicy, default_plan
     from langgraph_ttc.state import TTCContext

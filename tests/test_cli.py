@@ -16,7 +16,7 @@ from langgraph_ttc import cli
 from langgraph_ttc.suite.task import evaluate
 from tests.fakes import ScriptedGenerator, ScriptedVerifier
 
-Q = "34*7-95+84*4"
+Q = "17*3+25-4*6"  # inside the bundled task: no-model runs check it
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -209,7 +209,7 @@ def test_no_model_options_run_the_bundled_layout(
     from langgraph_ttc import defaults
     from langgraph_ttc.suite import modeling
 
-    for name in ("policy-small", "prm", "reviser"):
+    for name in ("policy-small", "policy-large", "reviser"):
         (tmp_path / name).symlink_to(tiny_model_dir, target_is_directory=True)
     monkeypatch.setattr(modeling, "BUNDLED_DIR", tmp_path)
     defaults.load_bundled.cache_clear()
@@ -220,11 +220,11 @@ def test_no_model_options_run_the_bundled_layout(
         defaults.load_bundled.cache_clear()
     assert rc in (0, 1)
     data = json.loads(capsys.readouterr().out)
-    assert data["usage"]["verifier_calls"] >= 1  # the bundled PRM scored the probe
+    assert data["usage"]["verifier_calls"] >= 1  # the bundled verifier scored the probe
     assert data["difficulty"] in range(1, 6)
     assert (bundled.generator.name, bundled.verifier.name, bundled.reviser.name) == (
         "policy-small",
-        "prm",
+        "policy-large-likelihood",
         "reviser",
     )
 
