@@ -23,6 +23,7 @@ from langgraph_ttc.types import (
 )
 
 if TYPE_CHECKING:
+    from langgraph_ttc.chat import ChatTTC
     from langgraph_ttc.router import ComputePolicy
     from langgraph_ttc.strategies import (
         create_beam_search_graph,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
 
 _LAZY = {
+    "ChatTTC": "langgraph_ttc.chat",
     "create_beam_search_graph": "langgraph_ttc.strategies",
     "create_best_of_n_graph": "langgraph_ttc.strategies",
     "create_dvts_graph": "langgraph_ttc.strategies",
@@ -48,6 +50,7 @@ _LAZY = {
 __all__ = [
     "Budget",
     "Candidate",
+    "ChatTTC",
     "Completion",
     "ComputePolicy",
     "GenerationRequest",

@@ -11,6 +11,24 @@ content is the solution text of the best candidate for the selected answer
 plan, usage and status; ``usage_metadata`` carries the generator's tokens
 (all samples, probes included).
 
+It streams (``stream``, ``astream``, ``stream_events(version="v3")``): while
+the search runs, each progress event of the graph (``route``, ``generate``,
+``verify``, ... on LangGraph's custom stream) arrives as an empty-content
+``AIMessageChunk`` carrying one line of reasoning in
+``additional_kwargs["reasoning_content"]``, LangChain's convention for
+reasoning text, which ``content_blocks`` and the v3 events read as a
+``reasoning`` block; the last chunk carries the reply text, the metadata and
+``usage_metadata`` (``chunk_position="last"``). The selected solution is
+only known when the search ends, so the text comes in one piece. ``invoke``
+returns what the stream adds up to: the reply plus the search's log.
+
+With no ``generator`` and no ``graph`` it runs the bundled models, which
+answer one task only (``langgraph_ttc.suite.task``): any other question
+raises ``ValueError`` from ``invoke``/``stream`` (one line: the problem,
+what the bundled models answer, and how to bring your own model), as a
+chat model raises on input it cannot take. With your own generator or graph,
+any question goes.
+
 It does not call tools (``bind_tools`` is not supported): in
 ``langchain.agents.create_agent`` it works as a tool-less agent's model; for
 an agent that also uses tools, run the TTC graph as a subgraph node (see
@@ -19,7 +37,7 @@ an agent that also uses tools, run the TTC graph as a subgraph node (see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from langchain_core.callbacks import (
@@ -29,29 +47,28 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LangSmithParams
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.language_models.chat_models import (
+    agenerate_from_stream,
+    generate_from_stream,
+)
+from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from langgraph_ttc.answers import answers_equal
 from langgraph_ttc.types import STRATEGIES, Budget, Candidate
 
-__all__ = ["ChatTTC", "best_solution", "question_of"]
+__all__ = ["ChatTTC", "best_solution", "describe_progress", "question_of"]
 
-# Read from the final state: more than TTCOutput holds (plan, error).
-_OUTPUT_KEYS = [
-    "answer",
-    "confidence",
-    "status",
-    "error",
-    "strategy",
-    "difficulty",
-    "plan",
-    "usage",
-    "candidates",
-]
+# Progress events and root states (which hold more than TTCOutput: plan, error).
+_STREAM = {"stream_mode": ["custom", "values"], "subgraphs": True, "version": "v2"}
+
+_OWN_MODEL_HINT = (
+    "to ask anything else, bring your own model: ChatTTC(generator=..., verifier=...) "
+    "or ChatTTC(graph=...)"
+)
 
 
 class ChatTTC(BaseChatModel):
@@ -60,7 +77,7 @@ class ChatTTC(BaseChatModel):
     Build it from models, from a compiled graph, or from nothing (the bundled
     models, loaded on first use)::
 
-        ChatTTC()                                   # bundled policy, PRM, reviser
+        ChatTTC()                                   # bundled policy, PRM, reviser (task only)
         ChatTTC(generator=gen, verifier=prm)        # routed by ComputePolicy
         ChatTTC(graph=create_best_of_n_graph(gen, verifier=prm).compile())
 
@@ -80,6 +97,8 @@ class ChatTTC(BaseChatModel):
         timeout: Wall-clock limit per call in seconds (``TTCContext.deadline_s``):
             the run stops and answers with what it has.
         output: ``solution`` (the best candidate's text) or ``answer``.
+        stop: Default stop sequences: the reply is cut before the first one
+            (the search itself runs in full); a call's ``stop`` replaces them.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -95,6 +114,7 @@ class ChatTTC(BaseChatModel):
     max_tokens: int = 256
     timeout: float | None = None
     output: Literal["solution", "answer"] = "solution"
+    stop: list[str] | None = None
 
     _compiled: Any = PrivateAttr(default=None)
 
@@ -131,6 +151,8 @@ class ChatTTC(BaseChatModel):
         params["ls_provider"] = "langgraph-ttc"
         params["ls_model_name"] = str(kwargs.get("model") or self.model_name)
         params["ls_max_tokens"] = self.max_tokens
+        if self.stop and "ls_stop" not in params:
+            params["ls_stop"] = self.stop
         return params
 
     @property
@@ -185,15 +207,23 @@ class ChatTTC(BaseChatModel):
             max_tokens=self.max_tokens,
             deadline_s=self.timeout,
         )
-        return {"question": question_of(messages)}, context
+        question = question_of(messages)
+        if self.graph is None and self.generator is None:
+            # The bundled policy answers one grammar: refuse the rest before loading it.
+            from langgraph_ttc.suite.task import check_question_in_task
 
-    def _result(self, state: dict[str, Any], stop: list[str] | None) -> ChatResult:
+            question = check_question_in_task(question, hint=_OWN_MODEL_HINT)
+        return {"question": question}, context
+
+    def _last_chunk(self, state: dict[str, Any], stop: list[str] | None) -> ChatGenerationChunk:
+        """The reply: text, metadata and usage, as the stream's last chunk."""
         answer = state.get("answer")
         if self.output == "answer":
             text = answer or ""
         else:
             best = best_solution(state.get("candidates") or [], answer)
             text = best["text"] if best is not None else (answer or "")
+        stop = stop or self.stop
         if stop:
             cut = min((i for s in stop if (i := text.find(s)) >= 0), default=len(text))
             text = text[:cut]
@@ -211,7 +241,7 @@ class ChatTTC(BaseChatModel):
         }
         prompt_tokens = int(usage.get("prompt_tokens", 0))
         generated = int(usage.get("generated_tokens", 0))
-        message = AIMessage(
+        message = AIMessageChunk(
             content=text,
             response_metadata=metadata,
             usage_metadata=UsageMetadata(
@@ -219,10 +249,51 @@ class ChatTTC(BaseChatModel):
                 output_tokens=generated,
                 total_tokens=prompt_tokens + generated,
             ),
+            chunk_position="last",
         )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return ChatGenerationChunk(message=message)
 
     # ------------------------------------------------------------------ BaseChatModel
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        inputs, context = self._prepare(messages, kwargs)
+        root = _RootState()
+        parts = self._get_graph().stream(
+            inputs, _child_config(run_manager), context=context, **_STREAM
+        )
+        for part in parts:
+            chunk = _progress_chunk(part)
+            if chunk is not None:
+                yield chunk
+            else:
+                root.see(part)
+        yield self._last_chunk(root.state, stop)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        inputs, context = self._prepare(messages, kwargs)
+        root = _RootState()
+        parts = self._get_graph().astream(
+            inputs, _child_config(run_manager), context=context, **_STREAM
+        )
+        async for part in parts:
+            chunk = _progress_chunk(part)
+            if chunk is not None:
+                yield chunk
+            else:
+                root.see(part)
+        yield self._last_chunk(root.state, stop)
 
     def _generate(
         self,
@@ -231,11 +302,8 @@ class ChatTTC(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        inputs, context = self._prepare(messages, kwargs)
-        state = self._get_graph().invoke(
-            inputs, _child_config(run_manager), context=context, output_keys=_OUTPUT_KEYS
-        )
-        return self._result(state, stop)
+        # One path: the reply is what the stream adds up to.
+        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
 
     async def _agenerate(
         self,
@@ -244,11 +312,87 @@ class ChatTTC(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        inputs, context = self._prepare(messages, kwargs)
-        state = await self._get_graph().ainvoke(
-            inputs, _child_config(run_manager), context=context, output_keys=_OUTPUT_KEYS
-        )
-        return self._result(state, stop)
+        return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+
+
+class _RootState:
+    """The last state of the graph itself, among its subgraphs' states.
+
+    The graph's own ``values`` parts have the shortest namespace: empty at the
+    top level, the caller's node when ChatTTC runs inside another graph.
+    """
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] = {}
+        self._depth: int | None = None
+
+    def see(self, part: Mapping[str, Any]) -> None:
+        data = part.get("data")
+        if part.get("type") != "values" or not isinstance(data, dict):
+            return
+        depth = len(part.get("ns") or ())
+        if self._depth is None or depth <= self._depth:
+            self._depth, self.state = depth, data
+
+
+def _progress_chunk(part: Mapping[str, Any]) -> ChatGenerationChunk | None:
+    """A progress event as an empty-content chunk with one line of reasoning."""
+    event = part.get("data")
+    if part.get("type") != "custom" or not isinstance(event, Mapping):
+        return None
+    line = describe_progress(event) + "\n"
+    return ChatGenerationChunk(
+        message=AIMessageChunk(content="", additional_kwargs={"reasoning_content": line})
+    )
+
+
+def describe_progress(event: Mapping[str, Any]) -> str:
+    """One line for a progress event of a TTC graph (the custom stream).
+
+    For example ``route: difficulty 2 of 5, 4 probes, strategy beam [4/16 generations]``
+    or ``select: answer 33 (confidence 0.75), status done [16/16 generations]``.
+    Keys a node does not send are left out; an unknown node shows its name
+    and the generations.
+    """
+    node = str(event.get("node") or "progress")
+    details: list[str] = []
+    if event.get("round"):
+        details.append(f"round {event['round']}")
+    if node == "route":
+        if event.get("difficulty") is not None:
+            details.append(f"difficulty {event['difficulty']} of 5")
+        if event.get("probes"):
+            details.append(f"{event['probes']} probes")
+    for key, label in _COUNTS:
+        value = event.get(key)
+        if isinstance(value, list):
+            value = len(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            details.append(label.format(value))
+    if node in ("route", "prepare") and event.get("strategy"):
+        details.append(f"strategy {event['strategy']}")
+    if node == "select":
+        confidence = event.get("confidence")
+        shown = f" (confidence {confidence:.2f})" if isinstance(confidence, float) else ""
+        details.append(f"answer {event.get('answer')}{shown}, status {event.get('status')}")
+    gens, budget = event.get("generations"), event.get("budget")
+    spent = ""
+    if isinstance(gens, int | float):
+        cap = f"/{budget:g}" if isinstance(budget, int | float) else ""
+        spent = f" [{gens:g}{cap} generations]"
+    return f"{node}: {', '.join(details)}{spent}" if details else f"{node}{spent}"
+
+
+# Counts a node reports, in the order they read best.
+_COUNTS = (
+    ("samples", "{} samples"),
+    ("expansions", "{} expansions"),
+    ("chains", "{} revision chains"),
+    ("rolled_out", "{} rollouts"),
+    ("scored", "{} scored"),
+    ("kept", "{} kept"),
+    ("finished", "{} finished"),
+)
 
 
 def _child_config(

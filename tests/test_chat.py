@@ -154,12 +154,34 @@ def test_graph_runs_nest_under_the_chat_model_run() -> None:
     assert graph_run.child_runs[0].name == "route"
 
 
+def test_exported_from_the_package() -> None:
+    import langgraph_ttc
+
+    assert langgraph_ttc.ChatTTC is ChatTTC and "ChatTTC" in langgraph_ttc.__all__
+
+
+def test_default_stop_and_its_trace_param() -> None:
+    model = _model(stop=["\n"])
+    assert "\n" not in model.invoke(Q).text
+    assert model._get_ls_params()["ls_stop"] == ["\n"]
+    assert model._get_ls_params(stop=["x"])["ls_stop"] == ["x"]
+
+
 # langchain-tests is optional: without it, only these standard tests are left out.
+# The integration suite is in tests/integration/test_chat_standard.py.
 if importlib.util.find_spec("langchain_tests") is not None:
     from langchain_tests.unit_tests import ChatModelUnitTests
 
     class TestChatTTCStandard(ChatModelUnitTests):
-        """LangChain's standard unit tests for chat models."""
+        """LangChain's standard unit tests for chat models.
+
+        Two skip, for what ChatTTC does not have: ``test_init_from_env``
+        (``init_from_env_params`` is empty: ChatTTC reads no setting or key
+        from the environment) and ``test_serdes`` (``is_lc_serializable()``
+        is false: a ChatTTC holds model objects, which LangChain's
+        ``dumpd``/``load`` cannot rebuild). Tool calling, structured output
+        and multimodal inputs are declared unsupported below.
+        """
 
         @property
         def chat_model_class(self) -> type[ChatTTC]:
@@ -168,3 +190,39 @@ if importlib.util.find_spec("langchain_tests") is not None:
         @property
         def chat_model_params(self) -> dict[str, Any]:
             return {"generator": ScriptedGenerator(), "verifier": ScriptedVerifier()}
+
+        @property
+        def has_tool_calling(self) -> bool:
+            return False
+
+        @property
+        def has_tool_choice(self) -> bool:
+            return False
+
+        @property
+        def has_structured_output(self) -> bool:
+            return False
+
+        @property
+        def supports_json_mode(self) -> bool:
+            return False
+
+        @property
+        def supports_image_inputs(self) -> bool:
+            return False
+
+        @property
+        def supports_audio_inputs(self) -> bool:
+            return False
+
+        @property
+        def supports_pdf_inputs(self) -> bool:
+            return False
+
+        @property
+        def supports_video_inputs(self) -> bool:
+            return False
+
+        @property
+        def supports_model_override(self) -> bool:
+            return False
