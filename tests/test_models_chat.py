@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from langgraph_ttc.models import BackendError, ChatModelGenerator
+from langgraph_ttc.models import BackendError, ChatModelGenerator, PartialBatchError
 from langgraph_ttc.types import GenerationRequest, Generator
 
 
@@ -148,6 +148,25 @@ def test_model_errors_escape_as_backend_error() -> None:
         gen.generate([GenerationRequest("q")])
     with pytest.raises(BackendError, match="provider is down"):
         asyncio.run(gen.agenerate([GenerationRequest("q", n=2)]))
+
+
+class _FailsOnB(RecordingChatModel):
+    """Fails every call whose last message mentions 'b'."""
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        if "b" in str(messages[-1].content):
+            raise ConnectionError("provider dropped it")
+        return super()._generate(messages, *args, **kwargs)
+
+
+def test_some_failed_calls_keep_the_others() -> None:
+    gen = ChatModelGenerator(_FailsOnB(calls=[], lock=threading.Lock()), name="flaky")
+    reqs = [GenerationRequest("a", n=2), GenerationRequest("b", n=2)]
+    for run in (lambda: gen.generate(reqs), lambda: asyncio.run(gen.agenerate(reqs))):
+        with pytest.raises(PartialBatchError, match="2 of 4 samples failed") as info:
+            run()
+        assert [len(per) for per in info.value.completions] == [2, 0]
+        assert info.value.failed == 2 and info.value.backend == "flaky"
 
 
 def test_bad_arguments() -> None:

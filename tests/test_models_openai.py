@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from langgraph_ttc.models import BackendError, OpenAIGenerator
+from langgraph_ttc.models import BackendError, OpenAIGenerator, PartialBatchError
 from langgraph_ttc.suite.tokenizer import build_tokenizer
 from langgraph_ttc.types import GenerationRequest, Generator
 
@@ -342,10 +342,47 @@ def test_connection_refused_raises_backend_error() -> None:
         gen.generate([GenerationRequest("q")])
 
 
-def test_one_failing_request_fails_the_batch(fake: FakeOpenAI) -> None:
+def test_one_failing_request_keeps_what_came_back(fake: FakeOpenAI) -> None:
     fake.script.extend(["ok", "400"])
-    with pytest.raises(BackendError):
-        _gen(fake, max_concurrency=1).generate([GenerationRequest("a"), GenerationRequest("b")])
+    gen = _gen(fake, max_concurrency=1)
+    with pytest.raises(PartialBatchError) as info:
+        gen.generate([GenerationRequest("a"), GenerationRequest("b")])
+    err = info.value
+    assert isinstance(err, BackendError) and err.status == 400 and not err.retryable
+    assert [len(per) for per in err.completions] == [1, 0]
+    assert err.failed == 1 and err.received == 1
+    assert "1 of 2 samples failed for good" in str(err) and "HTTP 400" in str(err)
+
+
+def test_fanned_out_samples_that_fail_for_good_are_reported_per_request(
+    fake: FakeOpenAI,
+) -> None:
+    # 2 requests x 3 samples, no retries: 2 of the 6 attempts fail, whichever samples they are.
+    fake.script.extend(["ok", "500", "ok", "ok", "429", "ok"])
+    gen = _gen(fake, supports_n=False, max_concurrency=2, max_retries=0)
+    with pytest.raises(PartialBatchError) as info:
+        gen.generate([GenerationRequest("a", n=3), GenerationRequest("b", n=3)])
+    err = info.value
+    assert err.received == 4 and err.failed == 2 and err.retryable
+    assert len(err.completions) == 2 and all(len(per) <= 3 for per in err.completions)
+    assert all(c.completion_tokens == 7 for per in err.completions for c in per)
+    assert len(fake.bodies) == 6
+
+
+async def test_async_partial_batch(fake: FakeOpenAI) -> None:
+    fake.script.extend(["ok", "400"])
+    gen = _gen(fake, supports_n=False, max_concurrency=1)
+    with pytest.raises(PartialBatchError) as info:
+        await gen.agenerate([GenerationRequest("a", n=2)])
+    assert [len(per) for per in info.value.completions] == [1]
+    await gen.aclose()
+
+
+def test_every_sample_failing_is_a_plain_backend_error(fake: FakeOpenAI) -> None:
+    fake.default = "400"
+    with pytest.raises(BackendError) as info:
+        _gen(fake, supports_n=False).generate([GenerationRequest("a", n=3)])
+    assert not isinstance(info.value, PartialBatchError) and info.value.status == 400
 
 
 # ---------------------------------------------------------------------- bad input

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import torch
 
 from langgraph_ttc.models import TransformersGenerator
 from langgraph_ttc.models.transformers import _chunk_seed
+from langgraph_ttc.models.transformers_loading import count_safetensors_params
 from langgraph_ttc.types import Completion, GenerationRequest, Generator
 
 Q = ["12*3-4", "7+8*2-30", "5", "9*9"]
@@ -61,6 +64,38 @@ def test_is_a_generator_and_counts_params_without_loading(tiny_model_dir: Path) 
     assert isinstance(fresh, Generator)
     assert fresh.name == str(tiny_model_dir)
     assert fresh.device.type == "cpu" and fresh.model.dtype == torch.float32
+
+
+def test_params_are_read_when_built_and_from_shards(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    # Built: the count is there before any event loop asks (no folder listing, no torch call).
+    fresh = TransformersGenerator(tiny_model_dir)
+    assert fresh._params is not None and fresh._model is None
+    # A sharded folder: the shards named by the index, read header by header.
+    tensors = {"a": torch.zeros(3, 4), "b": torch.zeros(5)}
+    save_file({"a": tensors["a"]}, str(tmp_path / "model-1.safetensors"))
+    save_file({"b": tensors["b"]}, str(tmp_path / "model-2.safetensors"))
+    index = {"weight_map": {"a": "model-1.safetensors", "b": "model-2.safetensors"}}
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    assert count_safetensors_params(tmp_path) == 17
+    assert count_safetensors_params(tmp_path / "missing") is None
+
+
+async def test_loading_happens_off_the_event_loop(tiny_model_dir: Path) -> None:
+    fresh = TransformersGenerator(tiny_model_dir)
+    loop_thread = threading.get_ident()
+    loaded_in: list[int] = []
+    original = fresh._ensure_loaded
+
+    def spy() -> None:
+        loaded_in.append(threading.get_ident())
+        original()
+
+    fresh._ensure_loaded = spy  # type: ignore[method-assign]
+    assert fresh.params  # known without loading
+    (out,) = await fresh.agenerate([GenerationRequest(Q[0], max_tokens=4, seed=1)])
+    assert len(out) == 1 and loaded_in and loop_thread not in loaded_in
 
 
 def test_exact_n_in_request_order_with_mixed_n(gen: TransformersGenerator) -> None:

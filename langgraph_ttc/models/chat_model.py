@@ -17,7 +17,7 @@ from langgraph_ttc.models.base import (
     estimate_tokens,
     validate_requests,
 )
-from langgraph_ttc.models.errors import BackendError
+from langgraph_ttc.models.errors import BackendError, PartialBatchError
 from langgraph_ttc.types import Completion, GenerationRequest
 
 _MAX_TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "num_predict")
@@ -44,8 +44,14 @@ class ChatModelGenerator:
     are *estimated* at four characters a token (plus one for the stop token).
     ``finish_reason`` is read from ``response_metadata`` (``finish_reason``,
     ``stop_reason`` or ``done_reason``): a length/max-tokens reason is ``"length"``,
-    anything else ``"stop"``. Any model error escapes as ``BackendError`` (chat
-    models retry on their own, see their ``max_retries``).
+    anything else ``"stop"``. A model error escapes as ``BackendError`` (chat
+    models retry on their own, see their ``max_retries``); when only some calls
+    of a batch failed, as ``PartialBatchError`` carrying the replies that came
+    back.
+
+    The chat model's own calls are LangChain runs (type ``llm``, with their
+    usage), so the driver traces no second model run around them
+    (``langchain_traced``).
 
     Args:
         chat_model: Any LangChain chat model.
@@ -54,6 +60,9 @@ class ChatModelGenerator:
         max_concurrency: Cap on calls in flight.
         bind_sampling: Bind temperature, top_p and the token cap where supported.
     """
+
+    langchain_traced = True
+    """The chat model traces its own calls as LangSmith ``llm`` runs."""
 
     def __init__(
         self,
@@ -101,12 +110,16 @@ class ChatModelGenerator:
         """
         reqs = validate_requests(requests)
         groups = self._groups(reqs)
-        replies: dict[tuple[int, int], BaseMessage] = {}
+        replies: dict[tuple[int, int], Any] = {}
         for kwargs, rows in groups:
             runnable = self._bound(kwargs)
             inputs = [self._messages(reqs[i]) for i, _ in rows]
             try:
-                outs = runnable.batch(inputs, config={"max_concurrency": self.max_concurrency})
+                outs = runnable.batch(
+                    inputs,
+                    config={"max_concurrency": self.max_concurrency},
+                    return_exceptions=True,
+                )
             except Exception as exc:
                 raise self._error(exc) from exc
             replies.update(zip(rows, outs, strict=True))
@@ -120,13 +133,15 @@ class ChatModelGenerator:
 
         async def run(kwargs: dict[str, Any], rows: list[tuple[int, int]]) -> list[Any]:
             inputs = [self._messages(reqs[i]) for i, _ in rows]
-            return await self._bound(kwargs).abatch(inputs, config={"max_concurrency": per_group})
+            return await self._bound(kwargs).abatch(
+                inputs, config={"max_concurrency": per_group}, return_exceptions=True
+            )
 
         try:
             outs = await asyncio.gather(*(run(kw, rows) for kw, rows in groups))
         except Exception as exc:
             raise self._error(exc) from exc
-        replies: dict[tuple[int, int], BaseMessage] = {}
+        replies: dict[tuple[int, int], Any] = {}
         for (_, rows), got in zip(groups, outs, strict=True):
             replies.update(zip(rows, got, strict=True))
         return self._collect(reqs, replies)
@@ -179,11 +194,31 @@ class ChatModelGenerator:
         )
 
     def _collect(
-        self, reqs: list[GenerationRequest], replies: dict[tuple[int, int], BaseMessage]
+        self, reqs: list[GenerationRequest], replies: dict[tuple[int, int], Any]
     ) -> list[list[Completion]]:
-        out = [
-            [self._completion(r, replies[(i, j)]) for j in range(r.n)] for i, r in enumerate(reqs)
-        ]
+        out: list[list[Completion]] = []
+        errors: list[Exception] = []
+        for i, r in enumerate(reqs):
+            per: list[Completion] = []
+            for j in range(r.n):
+                reply = replies[(i, j)]
+                if isinstance(reply, Exception):
+                    errors.append(reply)
+                else:
+                    per.append(self._completion(r, reply))
+            out.append(per)
+        if errors:
+            first = self._error(errors[0])
+            received = sum(len(per) for per in out)
+            if received == 0:
+                raise first from (errors[0] if first is not errors[0] else None)
+            raise PartialBatchError(
+                f"{len(errors)} of {len(errors) + received} samples failed: {first.message}",
+                completions=out,
+                failed=len(errors),
+                backend=self.name,
+                status=first.status,
+            ) from errors[0]
         check_result_shape(reqs, out, self.name)
         return out
 

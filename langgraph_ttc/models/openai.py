@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
 
 from langgraph_ttc.models.base import (
     as_messages,
@@ -24,8 +23,14 @@ from langgraph_ttc.models.base import (
     split_total,
     validate_requests,
 )
-from langgraph_ttc.models.errors import BackendError
-from langgraph_ttc.models.openai_faults import describe, is_retryable, malformed
+from langgraph_ttc.models.errors import BackendError, PartialBatchError, local_extra_error
+from langgraph_ttc.models.openai_faults import (
+    describe,
+    gave_up,
+    is_retryable,
+    malformed,
+    retry_wait,
+)
 from langgraph_ttc.models.openai_payloads import (
     PreparedRequest,
     chat_logprobs,
@@ -35,8 +40,6 @@ from langgraph_ttc.models.openai_payloads import (
 from langgraph_ttc.types import Completion, GenerationRequest
 
 logger = logging.getLogger(__name__)
-
-_MAX_RETRY_AFTER_S = 30.0
 
 
 @dataclass
@@ -79,8 +82,11 @@ class OpenAIGenerator:
     **Faults.** The SDK's own retries are off; timeouts, connection errors, 429,
     5xx and malformed bodies (non-JSON, no choices, a choice without text) are
     retried with exponential backoff and jitter (``Retry-After`` is honoured up to
-    30 s). Another 4xx, or exhausted retries, raises ``BackendError`` naming the
-    endpoint, the status and the last error.
+    30 s). Another 4xx, or exhausted retries, fails the sample for good. When
+    every sample of a call failed, ``BackendError`` names the endpoint, the
+    status and the last error; when some came back, ``PartialBatchError`` (a
+    ``BackendError``) carries them, request by request, so that nothing that
+    came back is lost.
 
     Args:
         model: The model name the endpoint serves.
@@ -101,6 +107,9 @@ class OpenAIGenerator:
         retry_backoff: First backoff in seconds (it doubles, plus up to this much jitter).
         max_backoff: Cap on one backoff, in seconds.
     """
+
+    ls_provider = "openai"
+    """The provider LangSmith reads for this adapter's model runs."""
 
     def __init__(
         self,
@@ -183,7 +192,10 @@ class OpenAIGenerator:
         """The tokenizer, loaded on first use, or ``None``."""
         if self._tokenizer is None and self._tokenizer_arg is not None:
             if isinstance(self._tokenizer_arg, str | os.PathLike):
-                from transformers import AutoTokenizer
+                try:
+                    from transformers import AutoTokenizer
+                except ImportError as exc:
+                    raise local_extra_error("a tokenizer loaded by path", "transformers") from exc
 
                 self._tokenizer = AutoTokenizer.from_pretrained(str(self._tokenizer_arg))
             else:
@@ -215,13 +227,22 @@ class OpenAIGenerator:
         return run_sync(body)
 
     async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
-        """Async twin of ``generate``."""
+        """Async twin of ``generate``.
+
+        Nothing blocks the event loop: a tokenizer named by path and the HTTP
+        client (which reads the CA certificates) are made in a worker thread.
+        """
         reqs = validate_requests(requests)
+        if self._tokenizer is None and isinstance(self._tokenizer_arg, str | os.PathLike):
+            await asyncio.to_thread(lambda: self.tokenizer)
         prepared = [self._prepare(r) for r in reqs]
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
-            state = self._loops[loop] = self._new_state()
+            made = await asyncio.to_thread(self._new_state)
+            state = self._loops.setdefault(loop, made)
+            if state is not made:  # another call on this loop got there first
+                await made.client.close()
         return await self._run(prepared, state)
 
     async def aclose(self) -> None:
@@ -266,6 +287,7 @@ class OpenAIGenerator:
     async def _run(
         self, prepared: list[PreparedRequest], state: _LoopState
     ) -> list[list[Completion]]:
+        """All requests at once; what failed for good is reported with what came back."""
         if not prepared:
             return []
         tasks = [asyncio.create_task(self._one(p, state)) for p in prepared]
@@ -276,14 +298,38 @@ class OpenAIGenerator:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        check_result_shape([p.req for p in prepared], results, self.name)
-        return list(results)
+        out = [got for got, _ in results]
+        errors = [e for _, errs in results for e in errs]
+        if errors:
+            received = sum(len(got) for got in out)
+            if received == 0:
+                raise errors[0]
+            asked = sum(p.req.n for p in prepared)
+            first = errors[0]
+            raise PartialBatchError(
+                f"{asked - received} of {asked} samples failed for good; "
+                f"first error: {first.message}",
+                completions=out,
+                failed=asked - received,
+                backend=self.name,
+                status=first.status,
+                retryable=first.retryable,
+            ) from first
+        check_result_shape([p.req for p in prepared], out, self.name)
+        return out
 
-    async def _one(self, p: PreparedRequest, state: _LoopState) -> list[Completion]:
+    async def _one(
+        self, p: PreparedRequest, state: _LoopState
+    ) -> tuple[list[Completion], list[BackendError]]:
+        """One request's samples, and the failures of those that did not come back."""
         req = p.req
         out: list[Completion] = []
+        errors: list[BackendError] = []
         if req.n > 1 and self.supports_n is not False:
-            got = await self._call(p, state, n=req.n, seed=req.seed)
+            try:
+                got = await self._call(p, state, n=req.n, seed=req.seed)
+            except BackendError as exc:
+                return out, [exc]  # the request failed for good: no fan-out to a failing server
             out.extend(got[: req.n])
             if self.supports_n is None:
                 self.supports_n = len(got) >= req.n
@@ -300,10 +346,17 @@ class OpenAIGenerator:
                 *(
                     self._call(p, state, n=1, seed=None if req.seed is None else req.seed + i)
                     for i in missing
-                )
+                ),
+                return_exceptions=True,
             )
-            out.extend(c[0] for c in extra)
-        return out
+            for one in extra:
+                if isinstance(one, BackendError):
+                    errors.append(one)
+                elif isinstance(one, BaseException):
+                    raise one
+                else:
+                    out.append(one[0])
+        return out, errors
 
     async def _call(
         self, p: PreparedRequest, state: _LoopState, *, n: int, seed: int | None
@@ -365,18 +418,7 @@ class OpenAIGenerator:
         return body
 
     def _wait(self, state: RetryCallState) -> float:
-        base = wait_exponential_jitter(
-            multiplier=self.retry_backoff, max=self.max_backoff, jitter=self.retry_backoff
-        )(state)
-        exc = state.outcome.exception() if state.outcome else None
-        response = getattr(exc, "response", None)
-        header = response.headers.get("retry-after") if response is not None else None
-        if header:
-            try:
-                return max(base, min(float(header), _MAX_RETRY_AFTER_S))
-            except ValueError:
-                pass
-        return base
+        return retry_wait(state, self.retry_backoff, self.max_backoff)
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -388,13 +430,7 @@ class OpenAIGenerator:
         )
 
     def _gave_up(self, exc: BaseException, attempts: int) -> BackendError:
-        status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
-        return BackendError(
-            f"{self.endpoint} failed after {attempts} attempt(s); last error: {describe(exc)}",
-            backend=self.name,
-            status=status if isinstance(status, int) else None,
-            retryable=True,
-        )
+        return gave_up(exc, attempts, endpoint=self.endpoint, backend=self.name)
 
     # ------------------------------------------------------------------ parsing
 

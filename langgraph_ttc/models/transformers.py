@@ -12,14 +12,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from langgraph_ttc.models.base import (
     as_messages,
     check_result_shape,
     cut_at_stop,
     validate_requests,
 )
+from langgraph_ttc.models.errors import require_local
 from langgraph_ttc.models.transformers_decoding import DECODE_CONTEXT, decode_after, tokens_to_stop
 from langgraph_ttc.models.transformers_loading import (
     count_safetensors_params,
@@ -30,6 +29,7 @@ from langgraph_ttc.models.transformers_loading import (
 from langgraph_ttc.types import Completion, GenerationRequest
 
 if TYPE_CHECKING:
+    import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
@@ -105,6 +105,7 @@ class TransformersGenerator:
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        require_local("TransformersGenerator")
         if isinstance(model, str | os.PathLike):
             if not str(model).strip():
                 raise ValueError("model must be a non-empty path or hub id")
@@ -117,7 +118,7 @@ class TransformersGenerator:
             raise TypeError(
                 f"model must be a path, a hub id or a PreTrainedModel, got {type(model).__name__}"
             )
-        if dtype is not None and not isinstance(dtype, str | torch.dtype):
+        if dtype is not None and not isinstance(dtype, str) and not _is_torch_dtype(dtype):
             raise TypeError(f"dtype must be a str or torch.dtype, got {type(dtype).__name__}")
         self._tokenizer_arg = tokenizer
         self._tokenizer: PreTrainedTokenizerBase | None = None
@@ -132,7 +133,14 @@ class TransformersGenerator:
             self.name = self._source
         else:
             self.name = str(getattr(model, "name_or_path", "") or type(model).__name__)
-        self._params: int | None = None
+        # Known at build time where it can be (no event loop waits on it later):
+        # from the headers of a local safetensors folder, or the loaded model.
+        loaded: Any = self._model
+        self._params: int | None = (
+            count_safetensors_params(Path(str(self._source)))
+            if loaded is None
+            else int(sum(p.numel() for p in loaded.parameters()))
+        )
         self._load_lock = threading.Lock()
         self._lock = threading.Lock()
         self._seed_counter = itertools.count()
@@ -144,15 +152,30 @@ class TransformersGenerator:
 
     @property
     def params(self) -> int | None:
-        """Parameter count, for FLOPs. Read from safetensors headers when not loaded yet."""
+        """Parameter count, for FLOPs.
+
+        Read when the generator is built: from the safetensors headers of a
+        local folder, or from a loaded model. For a hub id (or a folder without
+        safetensors) the first read loads the model; call :meth:`load` when
+        building, so that no event loop waits on it.
+        """
         if self._params is None:
-            if self._model is None and self._source is not None:
-                self._params = count_safetensors_params(Path(self._source))
-            if self._params is None:
-                self._ensure_loaded()
-                assert self._model is not None
-                self._params = sum(p.numel() for p in self._model.parameters())
+            self._ensure_loaded()
+            assert self._model is not None
+            self._params = sum(p.numel() for p in self._model.parameters())
         return self._params
+
+    def load(self) -> TransformersGenerator:
+        """Load the model and tokenizer now (otherwise done on first use, off the event loop).
+
+        Returns:
+            The generator itself.
+        """
+        self._ensure_loaded()
+        if self._params is None:
+            assert self._model is not None
+            self._params = sum(p.numel() for p in self._model.parameters())
+        return self
 
     @property
     def model(self) -> PreTrainedModel:
@@ -338,6 +361,8 @@ class TransformersGenerator:
         encoded: list[list[int]],
         seeds: list[int],
     ) -> list[Completion]:
+        import torch
+
         model: Any = self.model
         tok = self.tokenizer
         first = reqs[chunk[0].req]
@@ -452,6 +477,11 @@ class TransformersGenerator:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _is_torch_dtype(value: object) -> bool:
+    # A torch.dtype exists only once torch is imported: no import needed to tell.
+    return type(value).__module__ == "torch" and type(value).__name__ == "dtype"
 
 
 def _chunk_seed(material: list[tuple[int, int]]) -> int:

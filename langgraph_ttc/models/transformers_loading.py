@@ -1,16 +1,21 @@
 """Loading a local causal LM and its tokenizer for ``TransformersGenerator``.
 
-Everything here imports transformers only when a model or tokenizer is
-actually loaded from a path or the hub.
+Everything here imports torch and transformers only when a model or
+tokenizer is actually loaded, and the parameter count is read from the
+safetensors headers in pure Python: building a generator touches no
+framework, lists no folder, and can run on an event loop.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["count_safetensors_params", "eos_ids", "load_model", "load_tokenizer", "resolve_dtype"]
 
@@ -32,6 +37,8 @@ def load_model(
         dtype: Torch dtype or its name (see ``resolve_dtype``). A loaded model is
             cast only when ``dtype`` is given.
     """
+    import torch
+
     target = device or ("cuda" if torch.cuda.is_available() else "cpu")
     resolved = resolve_dtype(dtype, target)
     if model is None:
@@ -87,6 +94,8 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
     Raises:
         ValueError: If ``dtype`` names no torch dtype.
     """
+    import torch
+
     if dtype is None:
         return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
     if isinstance(dtype, torch.dtype):
@@ -111,23 +120,44 @@ def eos_ids(model: Any, tokenizer: Any) -> set[int]:
 
 
 def count_safetensors_params(path: Path) -> int | None:
-    """Count parameters from the safetensors headers of a local folder, without loading."""
+    """Count parameters from the safetensors headers of a local folder, without loading.
+
+    Reads ``model.safetensors``, or the shards that ``model.safetensors.index.json``
+    names, and only falls back to listing the folder when neither exists. No
+    framework is imported: a header is 8 bytes of length and then JSON.
+
+    Returns:
+        The count, or ``None`` for no local folder or no safetensors file.
+    """
     if not path.is_dir():
         return None
-    files = sorted(path.glob("*.safetensors"))
+    single = path / "model.safetensors"
+    index = path / "model.safetensors.index.json"
+    if single.is_file():
+        files = [single]
+    elif index.is_file():
+        weight_map = json.loads(index.read_text()).get("weight_map") or {}
+        files = [path / name for name in sorted(set(weight_map.values()))]
+    else:
+        files = sorted(path.glob("*.safetensors"))
     if not files:
         return None
     try:
-        from safetensors import safe_open
-    except ImportError:  # pragma: no cover - safetensors ships with transformers
+        return sum(_header_params(f) for f in files)
+    except (OSError, ValueError, struct.error):
         return None
+
+
+def _header_params(file: Path) -> int:
+    with file.open("rb") as handle:
+        (size,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(size))
     total = 0
-    for f in files:
-        with safe_open(str(f), framework="pt") as handle:
-            for key in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
-                shape = handle.get_slice(key).get_shape()
-                n = 1
-                for d in shape:
-                    n *= int(d)
-                total += n
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        n = 1
+        for d in entry["shape"]:
+            n *= int(d)
+        total += n
     return total
