@@ -17,7 +17,7 @@ from typing_extensions import TypedDict
 ChatMessage = dict[str, str]
 Prompt = str | list[ChatMessage]
 Status = Literal[
-    "running", "done", "budget_exhausted", "deadline", "backend_error", "no_candidates"
+    "running", "done", "budget_exhausted", "deadline", "partial", "backend_error", "no_candidates"
 ]
 Fold = Literal["last", "min", "prod", "mean"]
 

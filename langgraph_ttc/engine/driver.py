@@ -6,17 +6,24 @@ Node logic is a Python generator: ``logic(state, run)`` yields a
 receives the checked reply, and returns the state update. It states its
 requests and applies the replies; everything else is here:
 
-- **tracing**: every model call runs as a child run named after the
-  algorithm step (``beam_search/branch``) with the node's tags and metadata;
+- **tracing**: every model call runs as LangSmith model runs (type ``llm``,
+  one per request, named after the model, with token usage in the standard
+  fields; the algorithm step ``beam_search/branch`` is their ``ttc_step``
+  metadata; see :mod:`langgraph_ttc.engine.tracing`);
 - **accounting**: what each call cost (generations, tokens, FLOPs, verifier
   compute) and the node's wall time go into ``usage``; logic never adds
   usage itself, so compute that came back is never lost, even when the node
-  stops early;
+  stops early; a generator reply holds exactly ``n`` completions per request;
 - **limits**: before each call the deadline is checked (``status="deadline"``);
   :meth:`NodeRun.cap` shrinks a call to the budget or stops the node
   (``status="budget_exhausted"``);
 - **failures**: a ``BackendError`` ends the node with ``status="backend_error"``
-  and the error, naming the backend; no answer is made up.
+  and the error, naming the backend; no answer is made up. When only some
+  samples of a generator call failed (``PartialBatchError``), the logic gets
+  what came back (a shorter list, or an empty one, for a request that lost
+  samples), that compute is counted (generations in proportion to the
+  samples that came back), and the node ends with ``status="partial"`` and
+  the error: the run selects the best answer among what it has.
 
 ``make_node`` wraps logic as a LangGraph node with a sync and an async body
 (``ainvoke`` equals ``invoke``); ``finish`` turns the update into what the
@@ -31,8 +38,7 @@ from collections.abc import Generator as PyGenerator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig, RunnableLambda
-from langchain_core.runnables.config import merge_configs
+from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from langgraph_ttc.budget import CallCap, cap_call, generation_usage, verifier_usage
@@ -43,9 +49,10 @@ from langgraph_ttc.engine.calls import (
     completions_of,
 )
 from langgraph_ttc.engine.settings import context_of, out_of_time, usage_of
-from langgraph_ttc.models.errors import BackendError
+from langgraph_ttc.engine.tracing import ainvoke_traced, invoke_traced
+from langgraph_ttc.models.errors import BackendError, PartialBatchError
 from langgraph_ttc.state import TTCContext, TTCState
-from langgraph_ttc.types import ScoreResult, Usage, add_usage, empty_usage
+from langgraph_ttc.types import Usage, add_usage, empty_usage
 
 try:  # The class LangGraph's own prebuilt nodes use: a sync and an async body in one node.
     from langgraph._internal._runnable import RunnableCallable
@@ -137,20 +144,46 @@ class NodeRun:
         return ["ttc", f"ttc:{graph}", f"ttc:{node}", *self.ctx.tags]
 
 
-def settle(call: Call, raw: Any) -> tuple[Any, Usage]:
+def settle(call: Call, raw: Any, *, partial: bool = False) -> tuple[Any, Usage]:
     """Check a call's raw reply; return what the logic receives and what the call cost.
 
-    A ``GenerateCall`` replies with its completions; a ``ScoreCall`` with its
+    A ``GenerateCall`` replies with its completions, exactly ``n`` per request
+    (at most ``n`` when ``partial``: the samples that came back, which cost
+    their share of the call's generations); a ``ScoreCall`` with its
     ``ScoreResult``, the step scores checked (one finite, non-empty list per
     solution).
+
+    Raises:
+        TypeError, ValueError: For a reply of the wrong shape, naming the backend.
     """
     if isinstance(call, GenerateCall):
         completions = completions_of(raw)
+        if len(completions) != len(call.requests):
+            raise ValueError(
+                f"generator {call.generator.name!r} returned {len(completions)} completion "
+                f"lists for {len(call.requests)} requests"
+            )
+        for k, (req, per) in enumerate(zip(call.requests, completions, strict=True)):
+            if len(per) > req.n or (len(per) < req.n and not partial):
+                raise ValueError(
+                    f"generator {call.generator.name!r} returned {len(per)} completions for "
+                    f"request {k}, which asked for n={req.n}"
+                )
+        asked = sum(req.n for req in call.requests)
+        received = sum(len(per) for per in completions)
+        generations = call.generations * received / asked if asked else 0.0
         return completions, generation_usage(
-            completions, params=call.generator.params, generations=call.generations
+            completions, params=call.generator.params, generations=generations
         )
     steps = check_scores(call.verifier, raw, len(call.solutions))
     return replace(raw, steps=steps), verifier_usage(raw)
+
+
+def _partial(update: dict[str, Any], failure: str | None) -> dict[str, Any]:
+    """``update``, ending the node with ``status="partial"`` when samples were lost."""
+    if failure is None or update.get("status") == "backend_error":
+        return update
+    return {**update, "status": "partial", "error": failure}
 
 
 def _guarded(
@@ -160,22 +193,32 @@ def _guarded(
     if isinstance(logic, dict):
         return logic
     reply: Any = None
+    failure: str | None = None
     try:
         while True:
             try:
                 call = logic.send(reply)
             except StopIteration as stop:
-                return dict(stop.value or {})
+                return _partial(dict(stop.value or {}), failure)
             if out_of_time(run.state, run.ctx):
-                return {"status": "deadline"}
+                return _partial({"status": "deadline"}, failure)
+            partial = False
             try:
                 raw = yield call
+            except PartialBatchError as exc:
+                if (
+                    not isinstance(call, GenerateCall)
+                    or exc.received == 0
+                    or len(exc.completions) != len(call.requests)
+                ):
+                    return {"status": "backend_error", "error": f"{call.who}: {exc}"}
+                raw, partial, failure = exc.completions, True, f"{call.who}: {exc}"
             except BackendError as exc:
                 return {"status": "backend_error", "error": f"{call.who}: {exc}"}
-            reply, cost = settle(call, raw)
+            reply, cost = settle(call, raw, partial=partial)
             run.spent = add_usage(run.spent, cost)
     except Stop as stop:
-        return stop.update
+        return _partial(stop.update, failure)
     finally:
         logic.close()
 
@@ -214,27 +257,6 @@ async def arun_logic(
             error = exc
 
 
-def _traced(call: Call, config: RunnableConfig | None) -> tuple[Any, Any, RunnableConfig]:
-    """The call as a named runnable, its input, and the child config."""
-    child = merge_configs(config, {"tags": list(call.tags), "metadata": dict(call.metadata)})
-    child["run_name"] = call.run_name
-    child.pop("run_id", None)
-    if isinstance(call, GenerateCall):
-        gen = call.generator
-        runnable: Any = RunnableLambda(gen.generate, afunc=gen.agenerate, name=call.run_name)
-        return runnable, list(call.requests), child
-    ver = call.verifier
-
-    def score(x: dict[str, Any]) -> ScoreResult:
-        return ver.score(x["question"], x["solutions"])
-
-    async def ascore(x: dict[str, Any]) -> ScoreResult:
-        return await ver.ascore(x["question"], x["solutions"])
-
-    payload = {"question": call.question, "solutions": list(call.solutions)}
-    return RunnableLambda(score, afunc=ascore, name=call.run_name), payload, child
-
-
 def make_node(
     name: str,
     logic: Logic,
@@ -263,8 +285,7 @@ def make_node(
         run, guarded, started = start(state, runtime)
 
         def invoke(call: Call) -> Any:
-            runnable, payload, child = _traced(call, config)
-            return runnable.invoke(payload, child)
+            return invoke_traced(call, config)
 
         return done(run, run_logic(guarded, invoke), started)
 
@@ -272,8 +293,7 @@ def make_node(
         run, guarded, started = start(state, runtime)
 
         async def ainvoke(call: Call) -> Any:
-            runnable, payload, child = _traced(call, config)
-            return await runnable.ainvoke(payload, child)
+            return await ainvoke_traced(call, config)
 
         return done(run, await arun_logic(guarded, ainvoke), started)
 

@@ -88,7 +88,8 @@ def make_branch_node(
         archived: list[Candidate] = []
         children: list[Candidate] = []
         for (parent, idx), per in zip(plan_slots, completions, strict=True):
-            for i, comp in zip(idx, per, strict=True):
+            # A request that lost samples (status "partial") fills fewer slots.
+            for i, comp in zip(idx, per, strict=False):
                 old = by_slot.get(i)
                 if old is not None and old.get("done"):
                     archived.append(archive(old, round_))

@@ -115,10 +115,11 @@ def make_generate_node(
             generations=cap.samples * per_sample,
         )
         check_not_all_empty([c for per in completions for c in per], generator)
+        # A request that lost samples (status "partial") has fewer: its first members get them.
         new = [
             sampling.build(plan, reused + i, cap.samples, comp)
             for members, per in zip(groups, completions, strict=True)
-            for i, comp in zip(members, per, strict=True)
+            for i, comp in zip(members, per, strict=False)
         ]
         # A narrower frontier is still a whole search; a cut token allowance is not.
         cut = cap.limited_by is not None and not (

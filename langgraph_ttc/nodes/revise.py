@@ -77,7 +77,7 @@ def make_revise_node(
             generations=float(len(requests)),
             role="reviser",
         )
-        check_not_all_empty([per[0] for per in completions], reviser)
+        check_not_all_empty([c for per in completions for c in per], reviser)
         new = [
             full_candidate(
                 f"revision-{g}-{round_}",
@@ -88,6 +88,7 @@ def make_revise_node(
                 parent=chain[-1]["id"],
             )
             for (g, chain), per in zip(live, completions, strict=True)
+            if per  # a chain whose request failed for good (status "partial") gets no attempt
         ]
         run.emit(
             {

@@ -179,8 +179,9 @@ def _sample_probes(settings: ProbeSettings) -> NodeLogic:
         full_candidate(f"probe-{i}", c, settings.extract_answer, source="probe")
         for i, c in enumerate(completions[0])
     ]
+    # One generation a probe that came back (fewer when some failed: status "partial").
     usage = generation_usage(
-        completions, params=settings.generator.params, generations=call.generations
+        completions, params=settings.generator.params, generations=float(len(cands))
     )
     return {"candidates": cands, "usage": usage}
 

@@ -17,7 +17,9 @@ A ``context.plan`` forces the plan: no probes, no difficulty, the plan fitted
 to the budget (a strategy the graph cannot run is a ``ValueError``). A budget
 too small for probes (under 4 generations with the default estimator) routes
 with the policy's ``default_bin``. A backend failure while probing ends the
-run (``status="backend_error"``) with no answer made up.
+run (``status="backend_error"``) with no answer made up; when only some probes
+failed (``status="partial"``), it ends with the best answer of the probes
+that came back.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from langgraph.graph import END
 from langgraph.types import Command
 
+from langgraph_ttc.answers import aggregate
 from langgraph_ttc.budget import cap_call, prompt_token_bound
 from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, question_prompt
 from langgraph_ttc.engine.driver import NodeLogic, NodeRun, RunnableCallable, make_node
@@ -187,6 +190,13 @@ def _route(update: dict[str, Any]) -> Command[str]:
         # No plan, no answer made up: the run ends here and says why.
         failed = {**update, "difficulty": None, "answer": None, "confidence": None}
         return Command(goto=END, update=failed)
+    if update.get("status") == "partial":
+        # Some probes failed for good: the run ends with the best answer of those that came back.
+        probes = [c for c in update.get("candidates") or [] if c.get("done")]
+        scored = any(c.get("score") is not None for c in probes)
+        answer, confidence, _ = aggregate(probes, selection="weighted" if scored else "majority")
+        ended = {**update, "answer": answer, "confidence": confidence if answer else None}
+        return Command(goto=END, update=ended)
     return Command(goto=str(update["strategy"]), update=update)
 
 

@@ -99,6 +99,8 @@ def make_rollout_node(
             )
             still: list[int] = []
             for i, per in zip(alive, completions, strict=True):
+                if not per:  # its request failed for good (status "partial"): rollout ends
+                    continue
                 new = lines(per[0].text)
                 rolls[i].extend(new)
                 ends = (
