@@ -85,15 +85,15 @@ async def test_custom_stream_reports_progress() -> None:
 
 
 class Runs(BaseCallbackHandler):
-    """Records every chain run: name, tags, metadata."""
+    """Records every model run (chat-model starts): name, tags, metadata."""
 
     def __init__(self) -> None:
         self.runs: list[dict[str, Any]] = []
 
-    def on_chain_start(
+    def on_chat_model_start(
         self,
         serialized: Any,
-        inputs: Any,
+        messages: Any,
         *,
         run_id: UUID,
         parent_run_id: UUID | None = None,
@@ -115,20 +115,18 @@ def test_model_calls_are_named_runs_with_metadata() -> None:
     graph.invoke(
         {"question": Q}, {"callbacks": [runs]}, context=TTCContext(seed=1, tags=("exp-1",))
     )
-    calls = [
-        r
-        for r in runs.runs
-        if r["name"] in ("beam_search/generate", "beam_search/branch", "beam_search/verify")
-    ]
-    assert {r["name"] for r in calls} == {
+    # Model runs are named after the model; the algorithm step is their ttc_step.
+    calls = runs.runs
+    assert {r["metadata"]["ttc_step"] for r in calls} == {
         "beam_search/generate",
         "beam_search/branch",
         "beam_search/verify",
     }
+    assert {r["name"] for r in calls} == {"scripted-generator", "scripted-verifier"}
     for r in calls:
         assert "ttc" in r["tags"] and "exp-1" in r["tags"]
         assert r["metadata"]["ttc_strategy"] == "beam" and r["metadata"]["ttc_budget"] == 4
         assert r["metadata"]["langgraph_node"] in ("generate", "branch", "verify")
         assert r["metadata"]["ttc_graph"] == "beam_search"
-    branch = next(r for r in calls if r["name"] == "beam_search/branch")
+    branch = next(r for r in calls if r["metadata"]["ttc_step"] == "beam_search/branch")
     assert branch["metadata"]["ttc_round"] == 1 and branch["metadata"]["ttc_parents"]

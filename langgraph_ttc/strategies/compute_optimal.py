@@ -39,6 +39,7 @@ from langgraph.runtime import Runtime
 from langgraph_ttc import answers
 from langgraph_ttc.engine.candidates import question_prompt
 from langgraph_ttc.engine.driver import RunnableCallable
+from langgraph_ttc.engine.graph import NamedStateGraph
 from langgraph_ttc.router.difficulty import DifficultyEstimator, VerifierDifficulty
 from langgraph_ttc.router.policy import ComputePolicy
 from langgraph_ttc.router.route import DEFAULT_BUDGET, make_route_node
@@ -122,7 +123,8 @@ def create_ttc_graph(
         strategies, explicit=strategies is not DEFAULT_STRATEGIES, verifier=verifier
     )
 
-    builder: StateGraph[TTCState, TTCContext, TTCInput, TTCOutput] = StateGraph(
+    builder: StateGraph[TTCState, TTCContext, TTCInput, TTCOutput] = NamedStateGraph(
+        name=name,
         state_schema=TTCState,
         context_schema=TTCContext,
         input_schema=TTCInput,

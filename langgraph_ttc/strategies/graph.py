@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from langgraph.graph import END, START, StateGraph
 
 from langgraph_ttc.engine.candidates import PromptFn
+from langgraph_ttc.engine.graph import NamedStateGraph
 from langgraph_ttc.engine.tree import slots
 from langgraph_ttc.nodes import (
     Sampling,
@@ -72,7 +73,8 @@ def start_graph(
     The strategy adds what happens between ``generate`` and ``select``.
     """
     meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
-    builder: StrategyGraph = StateGraph(
+    builder: StrategyGraph = NamedStateGraph(
+        name=name,
         state_schema=TTCState,
         context_schema=TTCContext,
         input_schema=TTCStrategyInput,
