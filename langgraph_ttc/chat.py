@@ -37,6 +37,7 @@ an agent that also uses tools, run the TTC graph as a subgraph node (see
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -117,6 +118,7 @@ class ChatTTC(BaseChatModel):
     stop: list[str] | None = None
 
     _compiled: Any = PrivateAttr(default=None)
+    _build_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @field_validator("budget", "max_tokens")
     @classmethod
@@ -170,20 +172,25 @@ class ChatTTC(BaseChatModel):
     def _get_graph(self) -> Any:
         if self.graph is not None:
             return self.graph
-        if self._compiled is None:
-            from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
-
-            generator, verifier, reviser = self.generator, self.verifier, self.reviser
-            if generator is None:
-                from langgraph_ttc.defaults import load_bundled
-
-                generator, bundled_verifier, bundled_reviser = load_bundled()
-                verifier = verifier or bundled_verifier
-                reviser = reviser or bundled_reviser
-            self._compiled = create_ttc_graph(
-                generator, verifier=verifier, reviser=reviser, policy=self.policy
-            ).compile(name="ttc")
+        with self._build_lock:  # concurrent first calls (batch) build one graph, one model set
+            if self._compiled is None:
+                self._compiled = self._build_graph()
         return self._compiled
+
+    def _build_graph(self) -> Any:
+        """The compute-optimal graph on the given models, or on the bundled ones."""
+        from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
+
+        generator, verifier, reviser = self.generator, self.verifier, self.reviser
+        if generator is None:
+            from langgraph_ttc.defaults import load_bundled
+
+            generator, bundled_verifier, bundled_reviser = load_bundled()
+            verifier = verifier or bundled_verifier
+            reviser = reviser or bundled_reviser
+        return create_ttc_graph(
+            generator, verifier=verifier, reviser=reviser, policy=self.policy
+        ).compile(name="ttc")
 
     def _prepare(
         self, messages: list[BaseMessage], kwargs: dict[str, Any]

@@ -160,6 +160,26 @@ def test_exported_from_the_package() -> None:
     assert langgraph_ttc.ChatTTC is ChatTTC and "ChatTTC" in langgraph_ttc.__all__
 
 
+def test_concurrent_first_calls_build_one_graph_on_one_model_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from langgraph_ttc import defaults
+
+    loads: list[int] = []
+
+    def slow_bundled(device: str | None = None) -> tuple[Any, Any, Any]:
+        loads.append(1)
+        time.sleep(0.05)  # long enough for the other threads to arrive
+        return ScriptedGenerator(error_rate=0.0), ScriptedVerifier(), None
+
+    monkeypatch.setattr(defaults, "load_bundled", slow_bundled)
+    replies = ChatTTC(budget=4).batch(["12+7*3", "8*3-7", "3*4+5", "9+8*2"])
+    assert [r.response_metadata["answer"] for r in replies] == ["33", "17", "17", "25"]
+    assert loads == [1]
+
+
 def test_default_stop_and_its_trace_param() -> None:
     model = _model(stop=["\n"])
     assert "\n" not in model.invoke(Q).text
