@@ -7,9 +7,13 @@ verify, select) as a subgraph; anything else gets a short reply. The TTC
 graph has its own state (``TTCState``), so ``solve`` maps the chat to a
 question and the result back to an ``AIMessage``.
 
+The bundled models answer only their task (``+ - *`` expressions with 1 to 6
+operations and operands 1 to 30): built for them (``task_only=True``), the
+agent declines any other expression with the reason instead of answering it.
+
 Run it (bundled models, offline)::
 
-    python examples/agent_subgraph.py "What is 34*7-95+84*4?"
+    python examples/agent_subgraph.py "What is 17*3+25-4*6?"     # 17*3+25-4*6 = 52
     python examples/agent_subgraph.py --model PATH --verifier PATH "12+7*3"
 
 The run settings travel in the agent's context (``TTCContext``), so the
@@ -30,6 +34,7 @@ from langgraph.types import Command
 
 from langgraph_ttc.state import TTCContext
 from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
+from langgraph_ttc.suite.task import check_question_in_task
 from langgraph_ttc.types import Budget, Generator, Verifier
 
 EXPRESSION = re.compile(r"\d+(?:\s*[-+*]\s*\d+)+")
@@ -40,8 +45,17 @@ def build_agent(
     *,
     verifier: Verifier | None = None,
     reviser: Generator | None = None,
+    task_only: bool = False,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """The agent: ``triage`` then ``solve`` (the TTC subgraph) or ``reply``."""
+    """The agent: ``triage`` then ``solve`` (the TTC subgraph) or ``reply``.
+
+    Args:
+        generator: The policy model.
+        verifier: A verifier for the router and the searches.
+        reviser: A revision model.
+        task_only: Decline expressions outside the bundled task (set it when
+            the models are the bundled ones, which answer nothing else).
+    """
     ttc = create_ttc_graph(generator, verifier=verifier, reviser=reviser).compile(name="ttc")
 
     def triage(state: MessagesState) -> Command[Literal["solve", "reply"]]:
@@ -53,6 +67,11 @@ def build_agent(
         match = EXPRESSION.search(state["messages"][-1].text)
         assert match is not None  # triage checked
         question = re.sub(r"\s+", "", match.group(0))
+        if task_only:
+            try:
+                question = check_question_in_task(question, hint="ask me another one")
+            except ValueError as exc:
+                return {"messages": [AIMessage(f"I cannot work that out: {exc}.")]}
         # Invoked inside the node, the TTC graph is a subgraph: it streams and
         # traces under this node and shares the agent's checkpointer.
         out = ttc.invoke({"question": question}, context=runtime.context)
@@ -69,7 +88,7 @@ def build_agent(
         return {"messages": [AIMessage(text, response_metadata=meta)]}
 
     def reply(state: MessagesState) -> dict[str, Any]:
-        return {"messages": [AIMessage("I solve arithmetic: try something like 34*7-95+84*4.")]}
+        return {"messages": [AIMessage("I solve arithmetic: try something like 17*3+25-4*6.")]}
 
     builder = StateGraph(MessagesState, context_schema=TTCContext)
     builder.add_node("triage", triage, destinations=("solve", "reply"))
@@ -97,7 +116,7 @@ def load_models(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Ask the agent one question; print and return its reply."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("message", nargs="?", default="What is 34*7-95+84*4?")
+    parser.add_argument("message", nargs="?", default="What is 17*3+25-4*6?")
     parser.add_argument("--model", help="policy model folder (default: the bundled models)")
     parser.add_argument("--verifier", help="PRM folder (with --model)")
     parser.add_argument("--budget", type=int, default=16)
@@ -105,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     generator, verifier, reviser = load_models(args)
-    agent = build_agent(generator, verifier=verifier, reviser=reviser)
+    agent = build_agent(generator, verifier=verifier, reviser=reviser, task_only=args.model is None)
     context = TTCContext(
         seed=args.seed, budget=Budget(generations=args.budget), max_tokens=args.max_tokens
     )

@@ -7,8 +7,13 @@ strategy, difficulty and compute ride along in the message's metadata.
 
 Run it (bundled models, offline)::
 
-    python examples/lcel_chain.py 34*7-95+84*4 12+7*3
+    python examples/lcel_chain.py 17*3+25-4*6 12+7*3     # = 52 and 33
     python examples/lcel_chain.py --model PATH --verifier PATH 12+7*3
+
+``ChatTTC()`` with no models runs the bundled ones, which answer only their
+task (``+ - *`` expressions with 1 to 6 operations and operands 1 to 30): it
+raises ``ValueError`` for any other question, and the batch below reports it
+next to the others' answers (``return_exceptions=True``).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ def build_chain(model: ChatTTC) -> Runnable[dict[str, str], str]:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Solve each expression with the chain; print and return the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("expressions", nargs="*", default=["34*7-95+84*4", "12+7*3"])
+    parser.add_argument("expressions", nargs="*", default=["17*3+25-4*6", "12+7*3"])
     parser.add_argument("--model", help="policy model folder (default: the bundled models)")
     parser.add_argument("--verifier", help="PRM folder (with --model)")
     parser.add_argument("--budget", type=int, default=16)
@@ -51,9 +56,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         model = ChatTTC(generator=TransformersGenerator(args.model), verifier=verifier, **settings)
     chain = build_chain(model)
     # batch() runs the questions concurrently, each as its own TTC run.
-    solutions = chain.batch([{"expression": e} for e in args.expressions])
-    results = []
+    solutions = chain.batch([{"expression": e} for e in args.expressions], return_exceptions=True)
+    results: list[dict[str, Any]] = []
     for expression, solution in zip(args.expressions, solutions, strict=True):
+        if isinstance(solution, Exception):
+            # ValueError: a question the models cannot take; anything else is a fault.
+            kind = "refused" if isinstance(solution, ValueError) else type(solution).__name__
+            print(f"{expression} -> {kind}: {solution}")
+            results.append({"expression": expression, "error": f"{kind}: {solution}"})
+            continue
         answer = extract_answer(solution) if solution else None
         print(f"{expression} -> {answer}")
         print("  " + solution.replace("\n", "\n  "))

@@ -22,7 +22,8 @@ from langgraph_ttc.types import Budget
 from tests.fakes import ScriptedGenerator, ScriptedVerifier
 
 REPO = Path(__file__).resolve().parents[1]
-Q = "34*7-95+84*4"
+Q = "17*3+25-4*6"  # inside the bundled task; = 52
+Q2 = "12+7*3"  # = 33
 
 
 def _load(relative: str) -> ModuleType:
@@ -74,6 +75,19 @@ def test_agent_routes_math_to_the_ttc_subgraph() -> None:
     assert len(gen.calls) > 0
 
 
+def test_agent_for_the_bundled_models_declines_other_expressions() -> None:
+    example = _load("examples/agent_subgraph.py")
+    gen = ScriptedGenerator(error_rate=0.0)
+    agent = example.build_agent(gen, verifier=ScriptedVerifier(), task_only=True)
+    ctx = TTCContext(seed=0, budget=Budget(generations=4))
+    out = agent.invoke({"messages": [HumanMessage("What is 34*7-95+84*4?")]}, context=ctx)
+    text = out["messages"][-1].text
+    assert text.startswith("I cannot work that out: the bundled models cannot answer")
+    assert "operand 34 is outside 1 to 30" in text and gen.calls == []
+    out = agent.invoke({"messages": [HumanMessage(f"What is {Q2} ?")]}, context=ctx)
+    assert out["messages"][-1].text == f"{Q2} = {evaluate(Q2)}"
+
+
 def test_agent_streams_the_subgraph_progress() -> None:
     example = _load("examples/agent_subgraph.py")
     agent = example.build_agent(ScriptedGenerator(), verifier=ScriptedVerifier())
@@ -93,8 +107,21 @@ def test_agent_streams_the_subgraph_progress() -> None:
 def test_agent_script(tiny_model_dir: Path) -> None:
     proc = _run_script("examples/agent_subgraph.py", *_script_args(tiny_model_dir), Q)
     assert proc.returncode == 0, proc.stderr
-    assert Q in proc.stdout
     assert "strategy" in proc.stdout and "generations" in proc.stdout
+    if bundled_available():  # the bundled models get it right; a random tiny model may not
+        assert proc.stdout.startswith(f"{Q} = {evaluate(Q)}\n"), proc.stdout
+    else:
+        assert Q in proc.stdout
+
+
+def test_agent_script_defaults_to_a_question_it_answers() -> None:
+    if not bundled_available():
+        pytest.skip("bundled models are not installed")
+    proc = _run_script("examples/agent_subgraph.py")
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    question, answer = first.split(" = ")
+    assert int(answer) == evaluate(question), proc.stdout
 
 
 # --------------------------------------------------------------------------- lcel_chain.py
@@ -103,14 +130,26 @@ def test_agent_script(tiny_model_dir: Path) -> None:
 def test_chain_returns_worked_solutions() -> None:
     example = _load("examples/lcel_chain.py")
     model = ChatTTC(generator=ScriptedGenerator(error_rate=0.1), verifier=ScriptedVerifier())
-    solutions = example.build_chain(model).batch([{"expression": Q}, {"expression": "12+7*3"}])
-    assert check(solutions[0], Q) and check(solutions[1], "12+7*3")
+    solutions = example.build_chain(model).batch([{"expression": Q}, {"expression": Q2}])
+    assert check(solutions[0], Q) and check(solutions[1], Q2)
 
 
 def test_chain_script(tiny_model_dir: Path) -> None:
-    proc = _run_script("examples/lcel_chain.py", *_script_args(tiny_model_dir), Q)
+    proc = _run_script("examples/lcel_chain.py", *_script_args(tiny_model_dir), Q, Q2)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith(f"{Q} -> ")
+    if bundled_available():  # both right, in the order asked
+        lines = [line for line in proc.stdout.splitlines() if " -> " in line]
+        assert lines == [f"{Q} -> {evaluate(Q)}", f"{Q2} -> {evaluate(Q2)}"], proc.stdout
+    else:
+        assert proc.stdout.startswith(f"{Q} -> ")
+
+
+def test_chain_script_reports_a_refused_question() -> None:
+    if not bundled_available():
+        pytest.skip("bundled models are not installed")
+    proc = _run_script("examples/lcel_chain.py", "--budget", "4", "--max-tokens", "64", "3**4")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("3**4 -> refused: the bundled models cannot answer '3**4'")
 
 
 # --------------------------------------------------------------------------- graphs/
@@ -138,7 +177,7 @@ def test_server_graph_is_built_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     assert loads == []  # importing built nothing
     graph = module.make_graph()
     assert module.make_graph() is graph and len(loads) == 1
-    assert {"route", "beam", "best_of_n", "revise"} <= set(graph.nodes)
+    assert {"check_question", "route", "beam", "best_of_n", "revise"} <= set(graph.nodes)
     # The server passes the context as plain JSON.
     out = graph.invoke({"question": Q}, context={"seed": 0, "budget": {"generations": 8}})
     assert out["answer"] == str(evaluate(Q))
@@ -149,8 +188,8 @@ def test_server_graph_on_bundled_models() -> None:
     if not bundled_available():
         pytest.skip("bundled models are not installed")
     graph = _load("graphs/ttc.py").make_graph()
-    out = graph.invoke(
-        {"question": "12+7*3"}, context=TTCContext(seed=0, budget=Budget(generations=4))
-    )
+    out = graph.invoke({"question": Q2}, context=TTCContext(seed=0, budget=Budget(generations=4)))
     assert out["status"] in ("done", "no_candidates", "budget_exhausted")
     assert out["usage"]["generations"] <= 4
+    with pytest.raises(ValueError, match="the bundled models cannot answer '34"):
+        graph.invoke({"question": "34*7-95+84*4"})
