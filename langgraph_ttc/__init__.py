@@ -23,7 +23,7 @@ from langgraph_ttc.types import (
 )
 
 if TYPE_CHECKING:
-    from langgraph_ttc.chat import ChatTTC
+    # ChatTTC (lazy too) is on this package's floor: no import of it here, typed or not.
     from langgraph_ttc.router import ComputePolicy
     from langgraph_ttc.strategies import (
         create_beam_search_graph,
