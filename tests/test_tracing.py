@@ -283,3 +283,15 @@ def test_chat_model_run_holds_the_graph(traced: Callable[[], Trace]) -> None:
     graph = trace.one("ttc")
     assert graph["parent_run_id"] == chat["id"]
     assert trace.one("route")["parent_run_id"] == graph["id"]
+
+
+def test_tracing_reads_no_property_that_could_load_a_model(traced: Callable[[], Trace]) -> None:
+    class Heavy(ScriptedGenerator):
+        @property
+        def model(self) -> Any:
+            raise AssertionError("tracing must not load the model")
+
+    graph = create_best_of_n_graph(Heavy(name="heavy"), config=StrategyConfig("majority", n=2))
+    graph.compile().invoke({"question": Q})
+    (run,) = traced().of_type("llm")
+    assert metadata(run)["ls_model_name"] == "heavy"

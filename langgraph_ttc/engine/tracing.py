@@ -75,17 +75,19 @@ def _backend(call: Call) -> Any:
 
 def _self_traced(call: Call) -> bool:
     backend = _backend(call)
-    inner = getattr(backend, "generator", None)
+    inner = getattr(backend, "__dict__", {}).get("generator")  # a judge's generator
     return bool(
-        getattr(backend, "langchain_traced", False) or getattr(inner, "langchain_traced", False)
+        getattr(type(backend), "langchain_traced", False)
+        or getattr(type(inner), "langchain_traced", False)
     )
 
 
 def _ls_params(call: Call) -> dict[str, Any]:
     backend = _backend(call)
-    model = getattr(backend, "model", None)
+    # Only plain attributes are read: a property (``TransformersGenerator.model``) may load.
+    model = getattr(backend, "__dict__", {}).get("model")
     params: dict[str, Any] = {
-        "ls_provider": getattr(backend, "ls_provider", None) or "langgraph_ttc",
+        "ls_provider": getattr(type(backend), "ls_provider", None) or "langgraph_ttc",
         "ls_model_name": model if isinstance(model, str) else backend.name,
         "ls_model_type": "chat",
     }

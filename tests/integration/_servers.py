@@ -116,6 +116,96 @@ def transformers_serve(
             proc.wait(timeout=10)
 
 
+def server_config(config: Path, workdir: Path) -> Path:
+    """A copy of a ``langgraph.json`` in ``workdir`` whose paths still point at the originals.
+
+    ``langgraph dev`` resolves paths against its working directory and writes
+    its state there (``.langgraph_api``), so the server runs in ``workdir``.
+    """
+    spec = json.loads(config.read_text())
+    base = config.parent.resolve()
+    spec["dependencies"] = [
+        str((base / d).resolve()) if d.startswith(".") else d for d in spec.get("dependencies", [])
+    ]
+    spec["graphs"] = {
+        name: str((base / where.split(":", 1)[0]).resolve()) + ":" + where.split(":", 1)[1]
+        for name, where in spec["graphs"].items()
+    }
+    out = workdir / "langgraph.json"
+    out.write_text(json.dumps(spec))
+    return out
+
+
+@contextlib.contextmanager
+def langgraph_dev(
+    config: Path, workdir: Path, *, ready_timeout: float = 120.0
+) -> Iterator[ServeProcess]:
+    """Start ``langgraph dev`` (no ``--allow-blocking``) on a copy of ``config``; always kill it.
+
+    Raises:
+        RuntimeError: If the CLI is missing, or the server exits or is not ready in time.
+    """
+    exe = Path(sys.executable).with_name("langgraph")
+    if not exe.exists():
+        raise RuntimeError(f"the langgraph CLI is missing at {exe}")
+    copy = server_config(config, workdir)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", LANGSMITH_TRACING="false", OMP_NUM_THREADS="1")
+    env.pop("LANGGRAPH_ALLOW_BLOCKING", None)
+    port = free_port()
+    log_path = workdir / "langgraph-dev.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                str(exe),
+                "dev",
+                "--config",
+                str(copy),
+                "--port",
+                str(port),
+                "--no-browser",
+                "--no-reload",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=workdir,
+            start_new_session=True,
+        )
+    server = ServeProcess(proc, port, log_path)
+    try:
+        _wait_ready(server, f"http://127.0.0.1:{port}/ok", ready_timeout, "langgraph dev")
+        yield server
+    finally:
+        _kill(proc)
+
+
+def _wait_ready(server: ServeProcess, url: str, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{what} exited ({server.proc.returncode}):\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready in {timeout}s:\n{server.log_tail()}")
+        time.sleep(0.3)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 # ---------------------------------------------------------------------- HTTP plumbing
 
 
