@@ -7,8 +7,10 @@ BIN    := $(VENV)/bin
 
 install: $(VENV)/.installed
 
-# torch is pinned to the CPU build (see pyproject); installing it first keeps
-# pip from pulling the CUDA wheels.
+# `.[dev]` holds the [local] extra (torch, transformers: local and bundled
+# models) and the tools. torch is pinned to the CPU build (see pyproject);
+# installing it first keeps pip from pulling the CUDA wheels. A remote-only
+# user needs only `pip install langgraph-ttc`.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip

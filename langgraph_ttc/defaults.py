@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple, cast
 
+from langgraph_ttc.models.errors import require_local
 from langgraph_ttc.suite.modeling import bundled_model_path
 from langgraph_ttc.types import Generator, Verifier
 
@@ -75,7 +76,10 @@ def load_bundled(device: str | None = None) -> BundledModels:
     Raises:
         FileNotFoundError: If a bundled model is missing from the installation;
             the message says which, and how to run without it.
+        ImportError: Without torch and transformers, naming
+            ``pip install 'langgraph-ttc[local]'``.
     """
+    require_local("the bundled models")
     # Imported here: the adapters pull in torch and transformers.
     from langgraph_ttc.models import TransformersGenerator
 

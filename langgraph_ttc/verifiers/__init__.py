@@ -18,13 +18,16 @@ Majority voting needs no verifier: see ``langgraph_ttc.answers.aggregate``.
 The PRM's names (``TransformersPRM`` and its input helpers) and the
 likelihood verifiers are imported lazily, on first use, so ``import
 langgraph_ttc.verifiers`` for a judge or a function verifier never loads the
-modules that work with torch, transformers and openai.
+modules that work with torch, transformers and openai. The local ones need
+the ``[local]`` extra; without it, asking for them raises an ``ImportError``
+that names ``pip install 'langgraph-ttc[local]'``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from langgraph_ttc.models.errors import local_extra_error, require_local
 from langgraph_ttc.verifiers.base import (
     EMPTY_SOLUTION_SCORE,
     BaseVerifier,
@@ -86,11 +89,24 @@ __all__ = [
 ]
 
 
+# Names that run a model locally: without the [local] extra they say which install to run.
+_LOCAL = {"TransformersPRM", "TransformersLikelihoodVerifier"}
+_LOCAL_MODULES = ("torch", "transformers", "safetensors", "tokenizers")
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        if name in _LOCAL:
+            require_local(name)
+        try:
+            module = importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as exc:
+            if exc.name in _LOCAL_MODULES:
+                raise local_extra_error(name, exc.name) from exc
+            raise
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
