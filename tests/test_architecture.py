@@ -29,9 +29,11 @@ FLOORS: dict[str, float] = {
     "defaults": 4,
     "chat": 5,
     "cli": 5,
+    "agents": 5,  # TTCMiddleware for langchain's create_agent
     "": 5,  # the package itself: it only re-exports, lazily
     "bench": 6,
     "training": 6,
+    "integrations": 6,  # tools: the OpenAI-compatible server, LangSmith experiments
 }
 # Tools may share the statistics: the training metrics use the bench's AUROC.
 SIDEWAYS = {("training", "bench")}
