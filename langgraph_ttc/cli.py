@@ -49,7 +49,10 @@ from langgraph_ttc.types import STRATEGIES, Budget, Usage
 
 __all__ = ["EXTENSION_MODULES", "build_parser", "main", "render_result"]
 
-EXTENSION_MODULES: tuple[str, ...] = ("langgraph_ttc.bench.cli",)
+EXTENSION_MODULES: tuple[str, ...] = (
+    "langgraph_ttc.bench.cli",
+    "langgraph_ttc.integrations.server.cli",  # ttc serve
+)
 """Modules whose ``register(subparsers)`` adds subcommands, if they are importable."""
 
 _STRATEGY_CHOICES = ("auto", *(s.replace("_", "-") for s in STRATEGIES))
