@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -280,3 +281,14 @@ def test_serve_refuses_beyond_loopback_without_a_key(
     assert main(["serve", "--host", host]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "without an API key" in err and "--api-key" in err
+
+
+def test_readme_integration_snippets_compile() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Integrations", 1)[1].split("\n## ", 1)[0]
+    snippets = re.findall(r"```py\n(.*?)```", section, re.S)
+    assert len(snippets) == 3  # server client, agent middleware, LangSmith experiments
+    for code in snippets:
+        compile(code, "README.md", "exec")

@@ -322,3 +322,20 @@ def test_no_secret_path_or_traceback_in_any_body_or_log(server: ServeProcess) ->
         error = json.loads(body)["error"]
         assert error["message"] and error["type"]
     assert "POST /v1/chat/completions 200" in log  # one access line per request
+
+
+def test_readme_client_snippet_prints_what_it_says(
+    server: ServeProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("### An OpenAI-compatible server", 1)[1].split("\n### ", 1)[0]
+    (code,) = re.findall(r"```py\n(.*?)```", section, re.S)
+    code = code.replace("http://127.0.0.1:8000/v1", server.base_url)
+    code = code.replace('"unused-on-loopback"', repr(KEY))
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    *content, ttc, tokens = capsys.readouterr().out.strip().splitlines()
+    assert content[-1] == "#### 52"  # as the snippet's comment says
+    assert "'strategy': 'beam'" in ttc
+    assert int(tokens.split()[0]) > 0 and float(tokens.split()[1]) <= 16

@@ -23,6 +23,7 @@ redacted line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import time
@@ -243,15 +244,17 @@ async def _sse(service: TTCService, req: RunRequest, slot: Slot) -> AsyncIterato
         yield _sse_line(
             chunk(req, cid=cid, created=created, delta={"role": "assistant", "content": ""})
         )
-        async for kind, payload in service.events(req):
-            if kind == "progress":
-                line = describe_progress(payload) + "\n"
-                delta = {"reasoning_content": line}
-                yield _sse_line(
-                    chunk(req, cid=cid, created=created, delta=delta, ttc_progress=payload)
-                )
-            else:
-                result = payload
+        # aclosing: a client that goes away stops the run, not just the stream.
+        async with contextlib.aclosing(service.events(req)) as events:
+            async for kind, payload in events:
+                if kind == "progress":
+                    line = describe_progress(payload) + "\n"
+                    delta = {"reasoning_content": line}
+                    yield _sse_line(
+                        chunk(req, cid=cid, created=created, delta=delta, ttc_progress=payload)
+                    )
+                else:
+                    result = payload
         slot.release()  # before the last chunks: a client may ask again as soon as it has them
     except APIError as exc:
         slot.release()

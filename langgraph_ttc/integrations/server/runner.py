@@ -11,9 +11,10 @@ traceback; the details, redacted, go to the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,7 +151,7 @@ class TTCService:
             deadline_s=req.timeout_s,
         )
 
-    async def events(self, req: RunRequest) -> AsyncIterator[tuple[str, Any]]:
+    async def events(self, req: RunRequest) -> AsyncGenerator[tuple[str, Any], None]:
         """Run ``req``: ``("progress", event)`` as the search goes, then ``("result", RunResult)``.
 
         Raises:
@@ -235,9 +236,10 @@ class TTCService:
 
     async def run(self, req: RunRequest) -> RunResult:
         """Run ``req`` to the end and return its result (progress is dropped)."""
-        async for kind, payload in self.events(req):
-            if kind == "result":
-                return payload  # type: ignore[no-any-return]
+        async with contextlib.aclosing(self.events(req)) as events:
+            async for kind, payload in events:
+                if kind == "result":
+                    return payload  # type: ignore[no-any-return]
         raise RuntimeError("the run ended without a result")  # pragma: no cover
 
     def warm_up(self) -> None:
