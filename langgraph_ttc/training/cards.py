@@ -19,17 +19,25 @@ _PURPOSE = {
     ),
     "policy-large": (
         "The same architecture with about 14x the parameters, trained on the same data for "
-        "the same number of tokens: the paper's FLOPs-matched comparison."
+        "the same number of tokens: the paper's FLOPs-matched comparison. It is also the "
+        "bundled default verifier: the probability it gives each step's tokens (minimum over "
+        "the step's tokens, then over the steps) scores policy-small's solutions "
+        "(`langgraph_ttc.verifiers.TransformersLikelihoodVerifier`, "
+        "`langgraph_ttc.defaults.bundled_verifier`). It is larger than the policy it checks, "
+        "as real setups are; its compute is reported as verifier compute."
     ),
     "prm": (
         "A process reward model in the Math-Shepherd format: a causal LM read at the step tag "
         "`ки` after each step, scored as P(`+`) against P(`-`). Use it with "
-        "`langgraph_ttc.verifiers.TransformersPRM`."
+        "`langgraph_ttc.verifiers.TransformersPRM`. It is the suite's fixture of the step-tag "
+        "format, not the default verifier: it ranks questions by difficulty far better than "
+        "it ranks a question's own solutions (see below)."
     ),
     "reviser": (
-        "policy-small fine-tuned to revise: its context holds 0 to 4 earlier incorrect "
-        "attempts (the paper's recipe), each followed by a `Revise.` turn; its target is a "
-        "correct solution."
+        "policy-small fine-tuned to revise: its context holds 0 to 4 earlier attempts of "
+        "policy-small as it drew them, right ones included, the wrong one closest to the "
+        "target last (the paper's recipe, plus right attempts), each followed by a `Revise.` "
+        "turn; its target is the correct solution."
     ),
 }
 
@@ -68,6 +76,7 @@ def card(name: str, training: dict[str, Any], metrics: dict[str, Any], run: dict
         "train_questions",
         "examples",
         "label_source",
+        "made_with",
         "final_loss",
     ):
         if key in training:
@@ -79,6 +88,11 @@ def card(name: str, training: dict[str, Any], metrics: dict[str, Any], run: dict
         f"On {metrics['questions_per_ops']} held-out test questions per operation "
         f"count; {metrics['samples']} samples at T={metrics['temperature']}.",
     ]
+    verifiers = metrics.get("verifiers", {})
+    if name == "policy-large" and "likelihood" in verifiers:
+        out += _verifier_section("As the default verifier (step likelihood)", verifiers)
+    if name == "prm" and "prm" in verifiers:
+        out += _verifier_section("As a verifier", verifiers, key="prm")
     if name.startswith("policy"):
         pol = metrics["policies"][name]
         out += [
@@ -103,6 +117,42 @@ def card(name: str, training: dict[str, Any], metrics: dict[str, Any], run: dict
             f"({rev['chains_per_question']} sampled chains per question).",
         ]
     return "\n".join(out) + "\n"
+
+
+def _verifier_section(title: str, verifiers: dict[str, Any], key: str = "likelihood") -> list[str]:
+    """The verifier numbers of ``training.verifier_metrics``, as a card section."""
+    v = verifiers[key]
+    fold = v["fold"]
+    aurocs = ", ".join(
+        f"{f} {a['within_question']:.3f} (pooled {a['pooled']:.3f})" for f, a in v["auroc"].items()
+    )
+    overall = v["overall"]
+    lines = [
+        "",
+        f"## {title}",
+        "",
+        f"On {verifiers['questions_per_ops']} test questions per operation count, "
+        f"{verifiers['samples']} samples of policy-small each at T={verifiers['temperature']}.",
+        "",
+        f"- Within-question AUROC (mean over the questions whose {verifiers['auroc_samples']} "
+        f"first samples are mixed), per fold over steps: {aurocs}. The router and the "
+        f"searches use `{fold}`.",
+        f"- Weighted best-of-16 {overall['weighted@16']:.3f} against majority@16 "
+        f"{overall['majority@16']:.3f}; best-of-64 {overall['weighted@64']:.3f} against "
+        f"{overall['majority@64']:.3f}.",
+    ]
+    if "beam@16" in overall:
+        lines.append(
+            f"- Beam search (N=16, M=4, the library's graph) {overall['beam@16']:.3f} against "
+            f"weighted best-of-16 {overall['weighted@16']:.3f}."
+        )
+    if v.get("params"):
+        lines.append(
+            f"- Verifier compute: {v['params']:,} parameters, "
+            f"{v['flops_per_token']:,} FLOPs per scored token."
+        )
+    lines += ["", _table(v["per_ops"])]
+    return lines
 
 
 def write_cards(out: Path) -> None:

@@ -61,6 +61,7 @@ class Pipeline:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.tok = build_tokenizer()
         self.timings: dict[str, float] = {}
+        self.only: Sequence[str] | None = None
         out.mkdir(parents=True, exist_ok=True)
         if self.device.type == "cpu":
             torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -122,6 +123,9 @@ class Pipeline:
             "device": torch.cuda.get_device_name() if self.device.type == "cuda" else "cpu",
             "scale": self.scale_name,
         }
+        if self.only:
+            # A partial run builds on the models already in the folder.
+            info["made_with"] = "--only " + " ".join(self.only)
         (path / "training.json").write_text(json.dumps(info, indent=2))
         torch.nn.Module.to(model, torch.float32)
 
@@ -246,7 +250,7 @@ class Pipeline:
 
     # -- 5. revision data
     def revisions(self) -> None:
-        """Stage 5: incorrect attempts and a correct target, in ``revisions.json``."""
+        """Stage 5: earlier attempts in context and a correct target, in ``revisions.json``."""
         s = self.scale
         policy = self.load("policy-small")
         problems = load_split("train", s.revision_questions, seed=self.seed + 2, distinct=False)
@@ -266,14 +270,7 @@ class Pipeline:
             texts = [
                 x.text.strip() for x in sols[i * s.revision_samples : (i + 1) * s.revision_samples]
             ]
-            wrong = [t for t in texts if not check(t, p.question)]
-            right = [t for t in texts if check(t, p.question)]
-            target = right[0] if right else reference_solution(p.question)
-            k = rng.randint(0, min(4, len(wrong)))
-            context = rng.sample(wrong, k)
-            # The paper puts the incorrect attempt closest to the target last.
-            context.sort(key=lambda t: -_edit_distance(t, target))
-            rows.append({"question": p.question, "attempts": context, "target": target})
+            rows += [revision_example(p.question, texts, rng) for _ in range(s.revision_rows)]
         self._write_json("revisions.json", rows)
 
     # -- 6. reviser
@@ -308,6 +305,7 @@ class Pipeline:
         Args:
             only: Run only these stages (and the metrics if ``"metrics"`` is named).
         """
+        self.only = only
         stages: list[tuple[str, str, Callable[[], None]]] = [
             ("data", "data.json", self.data),
             ("policy-small", "policy-small/config.json", lambda: self.policy("small")),
@@ -328,6 +326,25 @@ class Pipeline:
             write_metrics(self.out, scale=self.scale, seed=self.seed, device=self.device)
         if (self.out / "metrics.json").exists():
             write_cards(self.out)
+
+
+def revision_example(question: str, attempts: Sequence[str], rng: random.Random) -> dict[str, Any]:
+    """One reviser training example: 0 to 4 earlier attempts, then the correct solution.
+
+    The paper's recipe, with one change: the context holds attempts as the
+    policy drew them, right ones included (at inference a chain's earlier
+    attempts are often right, and a reviser that never saw one learns to
+    change every answer). Where the context holds a wrong attempt, the one
+    closest to the target by edit distance comes last, as in the paper.
+    """
+    target = reference_solution(question)
+    context = rng.sample(list(attempts), min(rng.randint(0, 4), len(attempts)))
+    wrong = [t for t in context if not check(t, question)]
+    if wrong:
+        closest = min(wrong, key=lambda t: _edit_distance(t, target))
+        context.remove(closest)
+        context.append(closest)
+    return {"question": question, "attempts": context, "target": target}
 
 
 def _edit_distance(a: str, b: str) -> int:

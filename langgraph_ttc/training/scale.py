@@ -25,6 +25,8 @@ class Scale:
     eval_samples: int
     sample_batch: int
     shapes: tuple[str, str] = ("small", "large")
+    revision_rows: int = 1
+    """Reviser examples drawn per question (each its own context of earlier attempts)."""
 
 
 SCALES = {
@@ -42,6 +44,25 @@ SCALES = {
         eval_per_ops=100,
         eval_samples=16,
         sample_batch=16384,
+    ),
+    # What this project's 2-core CPU machine runs in a working session: the
+    # reviser stages at the size that shipped (about 25 min), and policies,
+    # rollouts and the PRM at a size that finishes (not the shipped ones).
+    "cpu": Scale(
+        train_questions=20_000,
+        policy_steps=300,
+        batch_size=32,
+        rollout_questions=300,
+        rollout_samples=4,
+        rollouts_per_step=4,
+        prm_steps=300,
+        revision_questions=3000,
+        revision_samples=8,
+        reviser_steps=800,
+        eval_per_ops=100,
+        eval_samples=16,
+        sample_batch=512,
+        revision_rows=4,
     ),
     "quick": Scale(
         train_questions=2000,
