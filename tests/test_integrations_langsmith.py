@@ -9,8 +9,10 @@ run's usage.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -235,7 +237,12 @@ async def test_async_experiment(server: FakeLangSmith) -> None:
         context=TTCContext(budget=Budget(generations=4)),
         max_concurrency=2,
     )
-    _check_experiment(server, server.experiment("async"), budget=4, by_reference=False)
+    # aevaluate hands feedback to a thread pool of its own and returns without waiting for it.
+    session = server.experiment("async")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(server.feedback) < len(QUESTIONS) * 7:
+        await asyncio.sleep(0.05)
+    _check_experiment(server, session, budget=4, by_reference=False)
 
 
 def test_bad_input_names_the_problem() -> None:

@@ -277,7 +277,11 @@ async def arun_experiment(
     max_concurrency: int | None = 0,
     **kwargs: Any,
 ) -> Any:
-    """Async twin of :func:`run_experiment` (``langsmith.aevaluate``, ``graph.ainvoke``)."""
+    """Async twin of :func:`run_experiment` (``langsmith.aevaluate``, ``graph.ainvoke``).
+
+    ``aevaluate`` uploads feedback from a thread pool of its own: the last
+    feedback may reach LangSmith shortly after this returns.
+    """
     from langsmith import aevaluate
 
     _check_key(question_key, "question_key")

@@ -16,6 +16,7 @@ uvicorn: a missing ``[serve]`` extra is named when ``ttc serve`` runs.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from typing import Any
 
@@ -146,6 +147,7 @@ def serve(args: argparse.Namespace) -> int:
         warm_up=args.warm_up and not args.endpoint,
         device=args.device,
     )
+    logging.captureWarnings(True)  # warnings go through the redacting log config too
     uvicorn.run(
         app,
         host=args.host,

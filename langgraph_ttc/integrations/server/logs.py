@@ -76,7 +76,8 @@ def log_config(level: str = "info") -> dict[str, Any]:
         "filters": ["redact"],
         "stream": "ext://sys.stderr",
     }
-    loggers = ("uvicorn", "uvicorn.error", "uvicorn.access", LOGGER.name)
+    # py.warnings: warnings.warn output (it names files) once logging.captureWarnings is on.
+    loggers = ("uvicorn", "uvicorn.error", "uvicorn.access", "py.warnings", LOGGER.name)
     return {
         "version": 1,
         "disable_existing_loggers": False,
