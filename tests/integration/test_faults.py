@@ -48,15 +48,21 @@ def policy_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProc
         pytest.skip(f"transformers serve needs {missing}: pip install 'transformers[serving]'")
     model = bundled_model_path("policy-small")
     with transformers_serve(model, tmp_path_factory.mktemp("serve-policy")) as server:
-        # The first request loads the model (about 15 s here): not under the fault timeout.
-        warm = OpenAIGenerator(str(model), base_url=server.base_url, timeout=120.0)
-        warm.generate([GenerationRequest(Q, max_tokens=4)])
+        # The first requests load the model (about 15 s here): not under the fault timeout.
+        for mode in ("chat", "completions"):
+            warm = OpenAIGenerator(
+                str(model),
+                base_url=server.base_url,
+                timeout=120.0,
+                mode=mode,  # type: ignore[arg-type]
+            )
+            warm.generate([GenerationRequest(Q, max_tokens=4)])
         yield server
 
 
 @pytest.fixture
 def faulty(policy_serve: ServeProcess) -> Iterator[FaultyProxy]:
-    with FaultyProxy(policy_serve.port, hang_s=6.0) as px:
+    with FaultyProxy(policy_serve.port, hang_s=12.0) as px:
         yield px
 
 
@@ -66,7 +72,7 @@ def _run(proxy: FaultyProxy, budget: Budget) -> dict[str, Any]:
         base_url=proxy.base_url,
         supports_n=False,
         max_concurrency=N,
-        timeout=3.0,  # a "hang" outlasts it
+        timeout=6.0,  # a "hang" (12 s) outlasts it; a loaded CPU answers well within it
         max_retries=1,
         retry_backoff=0.05,
         max_backoff=0.1,
@@ -133,7 +139,7 @@ def test_a_tree_search_keeps_the_paths_that_came_back(faulty: FaultyProxy) -> No
         mode="completions",  # transformers serve continues a prefix only as raw text
         tokenizer=model,
         supports_n=False,
-        timeout=3.0,
+        timeout=60.0,  # no hang here: only the injected faults may fail a sample
         max_retries=0,
     )
     checker = FunctionVerifier(lambda q, s: check(s, q), name="checker")
