@@ -6,15 +6,20 @@
 - ``candidates``: prompts, and completions turned into candidates.
 - ``tree``: a search's tree as data on the candidates (slot, parent, round).
 - ``settings``: the run's context, plan, usage and seeds as logic reads them.
+- ``tracing``: model calls as LangSmith model runs (``llm``, named after the
+  model, with ``usage_metadata``; a checker function is a ``tool`` run).
+- ``graph``: ``NamedStateGraph``, a ``StateGraph`` that compiles under its own name.
 """
 
 from langgraph_ttc.engine.calls import GenerateCall, ScoreCall
 from langgraph_ttc.engine.candidates import question_prompt, revision_prompt
 from langgraph_ttc.engine.driver import NodeRun, Stop, make_node
+from langgraph_ttc.engine.graph import NamedStateGraph
 from langgraph_ttc.engine.settings import derive_seed
 
 __all__ = [
     "GenerateCall",
+    "NamedStateGraph",
     "NodeRun",
     "ScoreCall",
     "Stop",
