@@ -36,6 +36,8 @@ class TTCOutput(TypedDict, total=False):
     answer: str | None
     confidence: float | None
     status: str
+    error: str | None
+    """Why the run stopped early (a backend failure), else ``None``."""
     strategy: str
     difficulty: int | None
     usage: Usage

@@ -1,10 +1,12 @@
 """Best-of-N, majority voting and greedy decoding: sample full solutions, then vote.
 
 The whole algorithm: draw N full solutions in one call (finished router
-probes count as samples), score them with the verifier (best-of-N only), and
+probes count as samples when the plan adopts them, ``probes="samples"``, the
+default for majority and best-of-N), score them with the verifier (best-of-N only), and
 pick the answer: weighted best-of-N (sum of scores per distinct answer),
 the single best score, or one vote per sample. Greedy is one sample at
-temperature 0.
+temperature 0, and only its own sample decides unless the plan adopts the
+probes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from typing import Literal
 
 from langgraph_ttc import answers
 from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, full_candidate, question_prompt
-from langgraph_ttc.nodes import Sampling, Selected, make_verify_node, vote
+from langgraph_ttc.nodes import (
+    Sampling,
+    Selected,
+    ballot,
+    make_verify_node,
+    probe_quota,
+    vote,
+)
 from langgraph_ttc.state import TTCState
 from langgraph_ttc.strategies.graph import StrategyGraph, check_config, start_graph, unscored
 from langgraph_ttc.types import Candidate, Completion, Generator, StrategyConfig, Verifier
@@ -28,25 +37,26 @@ _REUSABLE = ("probe", "sample")
 def samples_wanted(plan: StrategyConfig, candidates: Sequence[Candidate]) -> tuple[int, int]:
     """How many full solutions to draw, and how many finished ones already count.
 
-    Best-of-N and majority reuse finished probes (and samples already drawn);
-    greedy draws its own.
+    Best-of-N and majority reuse finished samples already drawn, and finished
+    probes when the plan adopts them as samples; greedy draws its own.
     """
     if plan.strategy == "greedy":
         return 1, 0
-    reusable = [c for c in candidates if c.get("done") and c.get("source") in _REUSABLE]
+    sources = _REUSABLE if plan.probe_use == "samples" else ("sample",)
+    reusable = [c for c in candidates if c.get("done") and c.get("source") in sources]
     return max(0, plan.n - len(reusable)), min(len(reusable), plan.n)
 
 
 def select_best_of_n(
     plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool
 ) -> Selected:
-    """The plan's selection over every finished sample.
+    """The plan's selection over every finished sample it adopted.
 
     Greedy and majority never pay for the verifier, so they vote; so does a
-    graph without one.
+    graph without one. Probes vote only when the plan adopts them.
     """
     scored = verified and plan.strategy == "best_of_n"
-    return vote(candidates, plan.selection if scored else "majority")
+    return vote(ballot(candidates, probe_quota(plan)), plan.selection if scored else "majority")
 
 
 def _temperature(plan: StrategyConfig) -> float:
@@ -78,7 +88,8 @@ def create_best_of_n_graph(
             override it). Defaults to best-of-16, weighted.
         extract_answer: Reads a solution's final answer.
         prompt: Builds the prompt from the question.
-        name: Names the model calls in traces (``{name}/generate``).
+        name: Names the graph, and its model calls' steps in traces
+            (``ttc_step``: ``{name}/generate``).
 
     Returns:
         The uncompiled graph; compile it with your checkpointer.

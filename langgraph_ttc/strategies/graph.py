@@ -47,11 +47,8 @@ class TTCStrategyInput(TTCInput, total=False):
     started_at: float
 
 
-class TTCStrategyOutput(TTCOutput, total=False):
-    """A strategy graph's output: ``TTCOutput`` plus the ``error`` that stopped
-    the run (``None`` unless ``status == "backend_error"``)."""
-
-    error: str | None
+TTCStrategyOutput = TTCOutput
+"""A strategy graph's output: the same as the routed graph's, ``TTCOutput``."""
 
 
 StrategyGraph = StateGraph[TTCState, TTCContext, TTCStrategyInput, TTCStrategyOutput]
