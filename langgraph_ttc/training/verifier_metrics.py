@@ -132,7 +132,9 @@ def measure_verifier(
             "pooled": round(pooled, 4),
         }
     per_ops: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for i, q in enumerate(questions):
+    # Beam search runs the real graph per question: minutes, so show progress.
+    progress = tqdm(questions, desc="beam search", disable=beam is None)
+    for i, q in enumerate(progress):
         answers = [extract_answer(t) for t in pool[i]]
         weights = [fold_scores(s, fold) for s in steps[i]]
         row = per_ops[ops[i]]
