@@ -284,6 +284,9 @@ STRATEGIES: tuple[str, ...] = (
     "revise",
 )
 Selection = Literal["weighted", "majority", "max"]
+ProbeUse = Literal["auto", "samples", "chains", "none"]
+PROBE_USES: tuple[str, ...] = ("auto", "samples", "chains", "none")
+"""How a plan adopts the router's probes (``StrategyConfig.probes``)."""
 
 # What each strategy needs, declared once: the router, the graph builders and
 # the ``prepare`` node all read these.
@@ -291,6 +294,12 @@ NEEDS_VERIFIER: frozenset[str] = frozenset({"best_of_n", "beam", "lookahead", "d
 """Strategies that rank candidates with a verifier (best-of-N unless it votes by majority)."""
 STEP_LEVEL: frozenset[str] = frozenset({"beam", "lookahead", "dvts"})
 """Strategies that search over steps: they need a verifier for partial solutions."""
+DEFAULT_PROBE_USE: dict[str, str] = {
+    "majority": "samples",
+    "best_of_n": "samples",
+    "revise": "chains",
+}
+"""What ``probes="auto"`` means per strategy; a strategy not named here adopts no probe."""
 
 
 @dataclass(frozen=True)
@@ -307,6 +316,12 @@ class StrategyConfig:
         selection: How ``select`` aggregates.
         fold: How step scores fold into a solution score.
         temperature: Sampling temperature.
+        probes: Which router probes the plan adopts: ``samples`` (each finished
+            probe counts as a sample of the final vote), ``chains`` (revisions:
+            the first ``n // sequential`` probes start the chains, the rest
+            are left out), ``none`` (no probe takes part), or ``auto`` (the
+            strategy's own default, ``DEFAULT_PROBE_USE``: samples for
+            majority and best-of-N, chains for revisions, none otherwise).
     """
 
     strategy: str = "best_of_n"
@@ -318,6 +333,7 @@ class StrategyConfig:
     selection: str = "weighted"
     fold: str = "last"
     temperature: float = 0.8
+    probes: str = "auto"
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -338,11 +354,22 @@ class StrategyConfig:
             raise ValueError(f"selection must be weighted, majority or max; got {self.selection!r}")
         if self.fold not in ("last", "min", "prod", "mean"):
             raise ValueError(f"fold must be last, min, prod or mean; got {self.fold!r}")
+        if self.probes not in PROBE_USES:
+            raise ValueError(f"probes must be one of {', '.join(PROBE_USES)}; got {self.probes!r}")
+        if self.probes == "chains" and self.strategy != "revise":
+            raise ValueError(f"probes='chains' needs strategy 'revise', not {self.strategy!r}")
         if self.strategy in STEP_LEVEL and self.n % self.beam_width:
             raise ValueError(
                 f"n ({self.n}) must be a multiple of beam_width ({self.beam_width}) "
                 f"for {self.strategy}"
             )
+
+    @property
+    def probe_use(self) -> str:
+        """How the plan adopts probes, ``auto`` resolved: ``samples``, ``chains`` or ``none``."""
+        if self.probes != "auto":
+            return self.probes
+        return DEFAULT_PROBE_USE.get(self.strategy, "none")
 
     @property
     def generations(self) -> int:

@@ -14,7 +14,14 @@ from langgraph_ttc.nodes.generate import Sampling, make_generate_node
 from langgraph_ttc.nodes.prepare import make_prepare_node
 from langgraph_ttc.nodes.prune import KeepRule, make_prune_node
 from langgraph_ttc.nodes.revise import ChainRule, make_revise_node
-from langgraph_ttc.nodes.select import Selected, SelectRule, make_select_node, vote
+from langgraph_ttc.nodes.select import (
+    Selected,
+    SelectRule,
+    ballot,
+    make_select_node,
+    probe_quota,
+    vote,
+)
 from langgraph_ttc.nodes.verify import make_verify_node
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "Sampling",
     "SelectRule",
     "Selected",
+    "ballot",
     "make_branch_node",
     "make_generate_node",
     "make_prepare_node",
@@ -31,5 +39,6 @@ __all__ = [
     "make_revise_node",
     "make_select_node",
     "make_verify_node",
+    "probe_quota",
     "vote",
 ]

@@ -16,7 +16,7 @@ from langgraph_ttc.engine.tree import finished
 from langgraph_ttc.state import TTCState
 from langgraph_ttc.types import Candidate, StrategyConfig
 
-__all__ = ["SelectRule", "Selected", "make_select_node", "vote"]
+__all__ = ["SelectRule", "Selected", "ballot", "make_select_node", "probe_quota", "vote"]
 
 Selected = tuple[str | None, float, dict[str, float], str]
 """``(answer, confidence, totals per answer, the rule applied)``."""
@@ -25,11 +25,36 @@ SelectRule = Callable[[StrategyConfig, Sequence[Candidate]], Selected]
 """``(plan, every candidate) -> Selected``."""
 
 
+def probe_quota(plan: StrategyConfig, chains: int = 0) -> int | None:
+    """How many router probes the plan's vote adopts: all (``None``), ``chains``, or none."""
+    use = plan.probe_use
+    if use == "samples":
+        return None
+    return chains if use == "chains" else 0
+
+
+def ballot(candidates: Sequence[Candidate], probes: int | None = None) -> list[Candidate]:
+    """The candidates a plan's vote sees: its own, and the first ``probes`` router probes.
+
+    ``probes=None`` adopts every probe. When none of the plan's own finished
+    candidates holds an answer (the budget ran out before it drew any), every
+    probe takes part: an answer already paid for beats no answer.
+    """
+    own = [c for c in candidates if c.get("source") != "probe"]
+    if not any(c.get("done") and c.get("answer") is not None for c in own):
+        return list(candidates)
+    kept = [c for c in candidates if c.get("source") == "probe" and c.get("done")]
+    if probes is not None:
+        kept = kept[:probes]
+    ids = {c["id"] for c in kept}
+    return [c for c in candidates if c.get("source") != "probe" or c["id"] in ids]
+
+
 def vote(candidates: Sequence[Candidate], selection: str) -> Selected:
     """One flat aggregate over the finished candidates.
 
-    Every finished candidate takes part, router probes included: compute
-    already spent is never thrown away. A scored rule falls back to majority
+    Every finished candidate given takes part (filter the router's probes
+    first with :func:`ballot`). A scored rule falls back to majority
     when no finished candidate with an answer was scored (the run stopped
     before ``verify``).
     """

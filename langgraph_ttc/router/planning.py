@@ -72,15 +72,16 @@ def fit_plan(config: StrategyConfig, generations: int) -> StrategyConfig | None:
 def total_cost(plan: StrategyConfig, probes: int) -> int:
     """Generations a run spends on ``probes`` probes plus ``plan``.
 
-    The strategies reuse probes where they can (``strategies/best_of_n.py``,
-    ``strategies/revision.py``):
-    best-of-N and majority count finished probes as samples, revisions use
-    them as first attempts of their chains; greedy and the tree searches draw
-    their own, so the probes come on top.
+    The strategies reuse the probes their plan adopts (``StrategyConfig.probe_use``;
+    ``strategies/best_of_n.py``, ``strategies/revision.py``): best-of-N and
+    majority count finished probes as samples, revisions use them as first
+    attempts of their chains; greedy, the tree searches and any plan that
+    adopts none draw their own, so the probes come on top.
     """
-    if plan.strategy in ("best_of_n", "majority"):
+    use = plan.probe_use
+    if use == "samples" and plan.strategy in ("best_of_n", "majority"):
         return max(plan.n, probes)
-    if plan.strategy == "revise":
+    if use == "chains":
         chains = plan.n // plan.sequential
         return plan.n + max(0, probes - chains)
     return plan.generations + probes
@@ -142,6 +143,7 @@ def available_plan(
             selection="majority" if name == "majority" else selection,
             n=1 if name == "greedy" else config.n,
             lookahead=config.lookahead if name == "lookahead" else 0,
+            probes="auto" if config.probes == "chains" else config.probes,
         )
     raise ValueError(
         f"no strategy can stand in for {config.strategy!r}: available are {sorted(available)}"

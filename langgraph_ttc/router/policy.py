@@ -27,7 +27,8 @@ The JSON form (``save``/``load``/``to_dict``/``from_dict``)::
           "16": {"strategy": "revise", "n": 16, "sequential": 16}
         },
         "2": {...}, "3": {...}, "4": {...}, "5": {...}
-      }
+      },
+      "unprobed": {"1": {"strategy": "greedy", "n": 1}, "8": null}
     }
 
 A config entry lists ``StrategyConfig`` fields; omitted fields take their
@@ -65,12 +66,15 @@ class ComputePolicy:
             with at least one budget.
         default_bin: Bin used when difficulty was not estimated.
         description: Free text: how the policy was made.
+        unprobed: ``{budget: StrategyConfig or None}``: where a plan runs
+            without probes (see :meth:`unprobed_plan`); empty by default.
     """
 
     thresholds: tuple[float, ...]
     table: Mapping[int, Mapping[int, StrategyConfig]]
     default_bin: int = 3
     description: str = ""
+    unprobed: Mapping[int, StrategyConfig | None] = field(default_factory=dict)
     _sorted: dict[int, list[int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -119,6 +123,23 @@ class ComputePolicy:
                     )
             sorted_budgets[b] = sorted(row)
         object.__setattr__(self, "_sorted", sorted_budgets)
+        if not isinstance(self.unprobed, Mapping):
+            raise TypeError(
+                f"unprobed must be a mapping budget -> config, got {type(self.unprobed).__name__}"
+            )
+        for budget, entry in self.unprobed.items():
+            if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+                raise ValueError(f"unprobed budget keys must be positive ints, got {budget!r}")
+            if entry is not None and not isinstance(entry, StrategyConfig):
+                raise TypeError(
+                    f"unprobed[{budget}] must be a StrategyConfig or None, "
+                    f"got {type(entry).__name__}"
+                )
+            if entry is not None and entry.generations > budget:
+                raise ValueError(
+                    f"unprobed[{budget}] costs {entry.generations} generations, "
+                    f"more than its budget {budget}"
+                )
         if self.default_bin not in range(1, NUM_BINS + 1) or isinstance(self.default_bin, bool):
             raise ValueError(
                 f"default_bin must be an int in 1..{NUM_BINS}, got {self.default_bin!r}"
@@ -165,11 +186,19 @@ class ComputePolicy:
         fitting = [k for k in keys if k <= budget]
         return self.table[b][fitting[-1] if fitting else keys[0]]
 
+    def unprobed_plan(self, budget: int) -> StrategyConfig | None:
+        """The plan to run without probes at ``budget``, or ``None`` to probe.
+
+        Takes the ``unprobed`` entry with the largest budget ``<= budget``.
+        """
+        fitting = [k for k in self.unprobed if k <= budget]
+        return self.unprobed[max(fitting)] if fitting else None
+
     # ------------------------------------------------------------------ serialisation
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form described in the module docstring."""
-        return {
+        out: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
             "description": self.description,
@@ -180,6 +209,12 @@ class ComputePolicy:
                 for b in range(1, NUM_BINS + 1)
             },
         }
+        if self.unprobed:
+            out["unprobed"] = {
+                str(k): None if cfg is None else _compact(cfg)
+                for k, cfg in sorted(self.unprobed.items())
+            }
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ComputePolicy:
@@ -193,7 +228,15 @@ class ComputePolicy:
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"policy must be a JSON object, got {type(data).__name__}")
-        known = {"format", "version", "description", "thresholds", "default_bin", "table"}
+        known = {
+            "format",
+            "version",
+            "description",
+            "thresholds",
+            "default_bin",
+            "table",
+            "unprobed",
+        }
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown policy fields: {unknown}")
@@ -232,6 +275,7 @@ class ComputePolicy:
             table=table,
             default_bin=data.get("default_bin", 3),
             description=str(data.get("description", "")),
+            unprobed=_unprobed(data.get("unprobed") or {}),
         )
 
     def save(self, path: str | Path) -> Path:
@@ -319,6 +363,24 @@ def _dumps(data: dict[str, Any]) -> str:
         lines.append("    }" + ("," if i < len(rows) - 1 else ""))
     lines += ["  }", "}"]
     return "\n".join(lines) + "\n"
+
+
+def _unprobed(raw: object) -> dict[int, StrategyConfig | None]:
+    if not isinstance(raw, Mapping):
+        raise TypeError("policy.unprobed must be an object {budget: config or null}")
+    out: dict[int, StrategyConfig | None] = {}
+    for key, cfg in raw.items():
+        budget = _int_key(key, "unprobed budget")
+        if cfg is None:
+            out[budget] = None
+            continue
+        if not isinstance(cfg, Mapping):
+            raise TypeError(f"policy.unprobed[{key}] must be an object of StrategyConfig fields")
+        try:
+            out[budget] = StrategyConfig.from_dict(dict(cfg))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"policy.unprobed[{key}]: {exc}") from exc
+    return out
 
 
 def _int_key(key: object, what: str) -> int:

@@ -13,11 +13,13 @@ The router's three steps, in one node:
 3. **Route.** ``Command(goto=<strategy>)`` with ``difficulty``, ``plan``,
    ``strategy``, the probes and their usage.
 
-A ``context.plan`` forces the plan: no probes, no difficulty, the plan fitted
-to the budget (a strategy the graph cannot run is a ``ValueError``). A budget
-too small for probes (under 4 generations with the default estimator) routes
-with the policy's ``default_bin``. A backend failure while probing ends the
-run (``status="backend_error"``) with no answer made up; when only some probes
+A policy's ``unprobed`` entry for the budget skips the probes: its plan runs
+(fitted to the budget) with no difficulty. A ``context.plan`` forces the
+plan: no probes, no difficulty, the plan fitted to the budget (a strategy
+the graph cannot run is a ``ValueError``). A budget too small for probes
+(under 4 generations with the default estimator) routes with the policy's
+``default_bin``. A backend failure while probing ends the run
+(``status="backend_error"``) with no answer made up; when only some probes
 failed (``status="partial"``), it ends with the best answer of the probes
 that came back.
 """
@@ -95,6 +97,7 @@ def make_route_node(
         usage = run.usage
         estimate: DifficultyEstimate | None = None
         difficulty: int | None = None
+        unprobed: StrategyConfig | None = None
         if ctx.plan is not None:
             wanted = _as_config(ctx.plan)
             # A forced plan runs as given (only shrunk to the budget), never swapped.
@@ -110,7 +113,9 @@ def make_route_node(
         else:
             total = total_budget(ctx)
             left = total - usage["generations"]
-            samples = estimator.probes_for(left)
+            unprobed = policy.unprobed_plan(total)
+            # The policy may say no probe pays at this budget: its plan runs without them.
+            samples = None if unprobed is not None else estimator.probes_for(left)
             max_tokens = ctx.max_tokens
             if samples:
                 # Token and FLOP caps bind the probes like any other call.
@@ -147,7 +152,7 @@ def make_route_node(
                 difficulty = (
                     estimate.bin if estimate.bin is not None else policy.bin(estimate.score)
                 )
-            wanted = policy.lookup(difficulty, total)
+            wanted = unprobed or policy.lookup(difficulty, total)
         probes = len(estimate.candidates) if estimate else 0
         runnable = available_plan(wanted, available, has_verifier=verifier is not None)
         plan = fit_after_probes(runnable, left, probes)
@@ -170,7 +175,7 @@ def make_route_node(
                 "score": estimate.score if estimate else None,
                 "method": estimate.method
                 if estimate
-                else ("forced" if ctx.plan else "default_bin"),
+                else ("forced" if ctx.plan else "unprobed" if unprobed else "default_bin"),
                 "probes": probes,
                 "strategy": plan.strategy,
                 "plan": plan.to_dict(),

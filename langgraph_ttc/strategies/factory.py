@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
-from langgraph_ttc.nodes import Selected, vote
+from langgraph_ttc.nodes import Selected
 from langgraph_ttc.strategies.beam_search import create_beam_search_graph
 from langgraph_ttc.strategies.best_of_n import create_best_of_n_graph, select_best_of_n
 from langgraph_ttc.strategies.dvts import create_dvts_graph
 from langgraph_ttc.strategies.graph import StrategyGraph
 from langgraph_ttc.strategies.lookahead import create_lookahead_graph
 from langgraph_ttc.strategies.revision import create_revision_graph, select_revisions
+from langgraph_ttc.strategies.tree import select_search
 from langgraph_ttc.types import STRATEGIES, Candidate, Generator, StrategyConfig, Verifier
 
 __all__ = ["create_strategy_graph", "select_answer"]
@@ -62,5 +64,7 @@ def select_answer(
     if plan.strategy == "revise":
         return select_revisions(plan, candidates, verified=verified)
     if plan.strategy in _TREE_BUILDERS:
-        return vote(candidates, plan.selection if verified else "majority")
+        return select_search(
+            replace(plan, selection=plan.selection if verified else "majority"), candidates
+        )
     return select_best_of_n(plan, candidates, verified=verified)

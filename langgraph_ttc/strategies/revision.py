@@ -1,8 +1,9 @@
 """Sequential revisions in parallel chains ("adaptive response updating").
 
 The whole algorithm: ``n // sequential`` chains run side by side. Each
-chain's first attempt is a router probe where one is left (compute already
-spent is reused), else a fresh sample; ``revise`` then writes attempt
+chain's first attempt is a router probe where one is left and the plan
+adopts probes as chains (the default; compute already spent is reused),
+else a fresh sample; probes beyond the chains start none; ``revise`` then writes attempt
 ``round + 1`` of every chain, conditioned on the chain's most recent
 attempts, until each chain holds ``sequential`` attempts. With a verifier,
 the paper's hierarchical selection picks the answer: weighted best-of-N
@@ -26,7 +27,15 @@ from langgraph_ttc.engine.candidates import (
 from langgraph_ttc.engine.candidates import revision_prompt as default_revision_prompt
 from langgraph_ttc.engine.settings import plan_of
 from langgraph_ttc.engine.tree import rank
-from langgraph_ttc.nodes import Sampling, Selected, make_revise_node, make_verify_node, vote
+from langgraph_ttc.nodes import (
+    Sampling,
+    Selected,
+    ballot,
+    make_revise_node,
+    make_verify_node,
+    probe_quota,
+    vote,
+)
 from langgraph_ttc.state import TTCState
 from langgraph_ttc.strategies.graph import (
     StrategyGraph,
@@ -51,25 +60,34 @@ STRATEGIES = frozenset({"revise"})
 
 
 def first_attempts_wanted(plan: StrategyConfig, candidates: Sequence[Candidate]) -> tuple[int, int]:
-    """First attempts to draw, and probes reused as first attempts (one a chain)."""
+    """First attempts to draw, and probes reused as first attempts (one a chain).
+
+    Probes start chains only when the plan adopts them as chains (the default).
+    """
     chains = plan.n // plan.sequential
+    if plan.probe_use != "chains":
+        return chains, 0
     probes = sum(1 for c in candidates if c.get("done") and c.get("source") == "probe")
     return max(0, chains - probes), min(probes, chains)
 
 
-def revision_chains(candidates: Sequence[Candidate], chains: int) -> dict[int, list[Candidate]]:
-    """The revision chains by index, each in attempt order.
+def revision_chains(
+    candidates: Sequence[Candidate], chains: int, *, probes: str = "chains"
+) -> dict[int, list[Candidate]]:
+    """The plan's ``chains`` revision chains by index, each in attempt order.
 
-    Chain ``g`` starts with the ``g``-th router probe when there is one, else
-    with the sample of group ``g``; its revisions (group ``g``) follow.
-    Probes beyond ``chains`` form chains of one (indices ``chains``,
-    ``chains + 1``, ...), so they still take part in the selection. Chains
-    with no attempt are left out.
+    With ``probes="chains"``, chain ``g`` starts with the ``g``-th router probe
+    when there is one, else with the sample of group ``g``; its revisions
+    (group ``g``) follow. Probes beyond ``chains`` start no chain (a plan
+    starts exactly as many chains as it says). With any other ``probes``, no
+    probe starts a chain. Chains with no attempt are left out.
     """
-    probes = [c for c in candidates if c.get("source") == "probe" and c.get("done")]
+    starters = [c for c in candidates if c.get("source") == "probe" and c.get("done")]
+    if probes != "chains":
+        starters = []
     out: dict[int, list[Candidate]] = {}
     for g in range(chains):
-        members = [probes[g]] if g < len(probes) else []
+        members = [starters[g]] if g < len(starters) else []
         members += [
             c
             for c in candidates
@@ -77,8 +95,6 @@ def revision_chains(candidates: Sequence[Candidate], chains: int) -> dict[int, l
         ]
         if members:
             out[g] = members
-    for k, probe in enumerate(probes[chains:]):
-        out[chains + k] = [probe]
     return out
 
 
@@ -87,8 +103,8 @@ def live_chains(
 ) -> dict[int, list[Candidate]]:
     """The chains that get attempt ``round_ + 1``: the plan's chains holding ``round_`` attempts."""
     count = plan.n // plan.sequential
-    found = revision_chains(candidates, count)
-    return {g: c for g, c in found.items() if g < count and len(c) == round_}
+    found = revision_chains(candidates, count, probes=plan.probe_use)
+    return {g: c for g, c in found.items() if len(c) == round_}
 
 
 def hierarchical_select(chains: Sequence[Sequence[Candidate]]) -> tuple[str | None, float, dict]:
@@ -116,14 +132,23 @@ def hierarchical_select(chains: Sequence[Sequence[Candidate]]) -> tuple[str | No
 def select_revisions(
     plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool
 ) -> Selected:
-    """Hierarchical selection with a verifier; else one flat vote over every attempt."""
+    """Hierarchical selection with a verifier; else one flat vote over every attempt.
+
+    Only the probes the plan adopts take part (:func:`~langgraph_ttc.nodes.ballot`):
+    as chain starts (``probes="chains"``), or each as a chain of one attempt
+    (``probes="samples"``).
+    """
+    count = plan.n // plan.sequential
+    pool = ballot(candidates, probe_quota(plan, count))
     if not verified or plan.selection != "weighted":
-        return vote(candidates, plan.selection if verified else "majority")
-    done = [c for c in candidates if c.get("done")]
+        return vote(pool, plan.selection if verified else "majority")
+    done = [c for c in pool if c.get("done")]
     if not any(c.get("score") is not None and c.get("answer") is not None for c in done):
-        return vote(candidates, "majority")
-    chains = revision_chains(candidates, plan.n // plan.sequential)
-    answer, confidence, totals = hierarchical_select(list(chains.values()))
+        return vote(pool, "majority")
+    chains = list(revision_chains(pool, count, probes=plan.probe_use).values())
+    used = {c["id"] for chain in chains for c in chain}
+    chains += [[c] for c in done if c.get("source") == "probe" and c["id"] not in used]
+    answer, confidence, totals = hierarchical_select(chains)
     return answer, confidence, totals, "hierarchical"
 
 

@@ -11,7 +11,7 @@ to keep and how to expand them live in the strategy's own file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Required
 
@@ -24,9 +24,12 @@ from langgraph_ttc.nodes import (
     ExpandRule,
     KeepRule,
     Sampling,
+    Selected,
+    ballot,
     make_branch_node,
     make_prune_node,
     make_verify_node,
+    probe_quota,
     vote,
 )
 from langgraph_ttc.state import TTCState
@@ -40,7 +43,7 @@ from langgraph_ttc.strategies.graph import (
 )
 from langgraph_ttc.types import Candidate, Completion, Generator, StrategyConfig, Verifier
 
-__all__ = ["SearchOptions", "TreeSearch", "build_tree_graph"]
+__all__ = ["SearchOptions", "TreeSearch", "build_tree_graph", "select_search"]
 
 
 class SearchOptions(TypedDict, total=False):
@@ -150,6 +153,14 @@ class TreeSearch:
         return Sampling(wanted=wanted, build=build, steps=True, **extra)
 
 
+def select_search(plan: StrategyConfig, candidates: Sequence[Candidate]) -> Selected:
+    """A tree search's final pick: the plan's ``selection`` over its finished solutions.
+
+    Router probes take part only when the plan adopts them (``probes="samples"``).
+    """
+    return vote(ballot(candidates, probe_quota(plan)), plan.selection)
+
+
 def build_tree_graph(
     generator: Generator,
     verifier: Verifier,
@@ -163,7 +174,7 @@ def build_tree_graph(
     """Assemble a tree-search graph from a strategy's rules.
 
     The search's ``rollout`` node runs before ``verify`` when it has one. The
-    final pick is the plan's ``selection`` over every finished solution.
+    final pick is :func:`select_search`.
     """
     meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
     builder = start_graph(
@@ -172,7 +183,7 @@ def build_tree_graph(
         plan=plan,
         strategies=frozenset({search.default.strategy}),
         sampling=search.sampling(extract_answer),
-        select=lambda plan, cands: vote(cands, plan.selection),
+        select=select_search,
         prompt=prompt,
         name=name,
     )
