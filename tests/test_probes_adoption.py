@@ -131,7 +131,9 @@ def test_probe_setting_is_checked_and_survives_substitution() -> None:
         StrategyConfig("beam", probes="chains")
     assert StrategyConfig("revise").probe_use == "chains"
     assert StrategyConfig("dvts").probe_use == "none"
-    plan = available_plan(StrategyConfig("revise", probes="chains"), {"majority"}, has_verifier=False)
+    plan = available_plan(
+        StrategyConfig("revise", probes="chains"), {"majority"}, has_verifier=False
+    )
     assert plan.strategy == "majority" and plan.probe_use == "samples"
 
 
