@@ -62,3 +62,21 @@ def test_policy_small_greedy_solves_one_operation_questions() -> None:
     solved = [check(t, q) for t, q in zip(texts, questions, strict=True)]
     # The card measures 0.76 greedy accuracy on one-operation test questions.
     assert sum(solved) >= 12, list(zip(questions, texts, strict=True))
+
+
+@pytest.mark.parametrize("question", ["3*4+5", "7*3+12-5", "12*4-17+3*9"])
+def test_bundled_default_verifier_ranks_a_slipped_step_below_the_right_one(question: str) -> None:
+    """The verifier ``ttc`` uses by default, on a fixed question: one result moved by one."""
+    from langgraph_ttc.defaults import bundled_verifier
+    from langgraph_ttc.suite.task import reference_solution
+
+    torch.set_num_threads(1)
+    right = reference_solution(question)
+    first = right.split("\n")[0]  # e.g. "3*4=12"
+    lhs, result = first.split("=")
+    # Only the slipped step changes: a checker of final answers alone cannot tell them apart.
+    wrong = right.replace(first, f"{lhs}={int(result) + 1}", 1)
+    assert wrong != right
+    scores = bundled_verifier().score(question, [right, wrong]).steps
+    assert [len(s) for s in scores] == [1, 1]  # folded over steps in the verifier (min)
+    assert scores[0][0] > 0.5 > 0.01 > scores[1][0]
