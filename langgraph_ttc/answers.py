@@ -205,22 +205,37 @@ def numeric_value(answer: str) -> Fraction | None:
     return None
 
 
+def _math_verify_timeout() -> int | None:
+    # math-verify times out with signal.alarm, which only the main thread may use.
+    main = threading.current_thread() is threading.main_thread()
+    return _MATH_VERIFY_TIMEOUT_S if main else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _math_verify_parse(text: str, timeout: int | None) -> tuple[Any, ...] | None:
+    """math-verify's reading of ``$text$`` (parsed once per answer), or ``None``."""
+    from math_verify import parse
+
+    try:
+        parsed = parse(f"${text}$", parsing_timeout=timeout)
+    except Exception:
+        return None
+    return tuple(parsed) if parsed else None
+
+
 @functools.lru_cache(maxsize=4096)
 def _math_verify_equal(a: str, b: str) -> bool:
     try:
-        from math_verify import parse, verify
+        from math_verify import verify
     except ImportError:
         return False
-    # math-verify times out with signal.alarm, which only the main thread may use.
-    timeout = (
-        _MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
-    )
+    timeout = _math_verify_timeout()
+    gold = _math_verify_parse(a, timeout)
+    pred = _math_verify_parse(b, timeout)
+    if gold is None or pred is None:
+        return False
     try:
-        gold = parse(f"${a}$", parsing_timeout=timeout)
-        pred = parse(f"${b}$", parsing_timeout=timeout)
-        if not gold or not pred:
-            return False
-        return bool(verify(gold, pred, timeout_seconds=timeout))
+        return bool(verify(list(gold), list(pred), timeout_seconds=timeout))
     except Exception:
         # An answer math-verify cannot read is simply not shown equal.
         return False
@@ -250,11 +265,18 @@ def answers_equal(a: str, b: str) -> bool:
 
 
 def group_answers(answers: Sequence[str | None]) -> dict[str, list[int]]:
-    """Group equal answers.
+    """Group equal answers, in one pass by canonical form.
 
     Each answer joins the first earlier group whose representative it equals
     (:func:`answers_equal`); otherwise it opens a group named by its canonical
     form. ``None`` and blank answers are left out.
+
+    Equal canonical forms and equal numbers are found by hashing (the
+    canonical form, the exact value), so a pool of numeric or plainly equal
+    answers groups in linear time. Only where ``math-verify`` is installed
+    and a new canonical form is not a number already seen are earlier
+    representatives asked whether they are the same LaTeX expression, in
+    first-seen order, exactly as :func:`answers_equal` would.
 
     Args:
         answers: Raw or canonical answers, ``None`` where a solution has none.
@@ -268,17 +290,90 @@ def group_answers(answers: Sequence[str | None]) -> dict[str, list[int]]:
     """
     if isinstance(answers, str) or not isinstance(answers, Sequence):
         raise TypeError(f"answers must be a sequence, got {type(answers).__name__}")
-    groups: dict[str, list[int]] = {}
+    index = _GroupIndex(symbolic=_has_math_verify())
     for i, answer in enumerate(answers):
         if answer is None:
             continue
         key = canonical(_require_str(answer, f"answers[{i}]"))
-        if not key:
-            continue
-        if key not in groups:
-            key = next((rep for rep in groups if answers_equal(rep, key)), key)
-        groups.setdefault(key, []).append(i)
-    return groups
+        if key:
+            index.add(key, i)
+    return index.groups
+
+
+class _GroupIndex:
+    """The groups so far, indexed so that a new answer finds its group without a scan.
+
+    ``answers_equal(rep, key)`` holds when the canonical forms of the two are
+    equal, when both are numbers of equal value, or (neither blank, not both
+    numbers) when math-verify says so; the first representative for which
+    it holds wins, as in a scan in first-seen order.
+    """
+
+    def __init__(self, *, symbolic: bool) -> None:
+        self.groups: dict[str, list[int]] = {}
+        self.symbolic = symbolic
+        self.rep_of: dict[str, str] = {}  # a canonical form -> its group's representative
+        self.order: dict[str, int] = {}  # representative -> its place in first-seen order
+        self.by_form: dict[str, str] = {}  # canonical(rep) -> the first such rep
+        self.by_value: dict[Fraction, str] = {}  # exact value -> the first numeric rep
+        self.texts: list[str] = []  # representatives neither blank nor numbers, in order
+
+    def add(self, key: str, index: int) -> None:
+        rep = self.rep_of.get(key)
+        if rep is None:
+            rep = key if key in self.groups else self._first_equal(key)
+            self.rep_of[key] = rep
+        if rep not in self.groups:
+            self._open(rep)
+        self.groups[rep].append(index)
+
+    def _open(self, rep: str) -> None:
+        form = _canonical_cached(rep)
+        value = _number(form)
+        self.groups[rep] = []
+        self.order[rep] = len(self.order)
+        self.by_form.setdefault(form, rep)
+        if value is not None:
+            self.by_value.setdefault(value, rep)
+        elif form:
+            self.texts.append(rep)
+
+    def _first_equal(self, key: str) -> str:
+        form = _canonical_cached(key)
+        value = _number(form)
+        hits = [self.by_form.get(form), self.by_value.get(value) if value is not None else None]
+        first = min((h for h in hits if h is not None), key=self.order.__getitem__, default=None)
+        if not self.symbolic or not form:
+            return first or key
+        # Two numbers compare by value only: a number asks math-verify about texts alone.
+        pool = self.texts if value is not None else list(self.groups)
+        limit = len(self.order) if first is None else self.order[first]
+        for rep in pool:
+            if self.order[rep] >= limit:
+                break
+            rep_form = _canonical_cached(rep)
+            if not rep_form or (value is not None and _number(rep_form) is not None):
+                continue
+            if _math_verify_equal(rep_form, form):
+                return rep
+        return first or key
+
+
+@functools.lru_cache(maxsize=1)
+def _has_math_verify() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("math_verify") is not None
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical_cached(text: str) -> str:
+    return canonical(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _number(form: str) -> Fraction | None:
+    return numeric_value(form)
 
 
 def _candidate_score(candidate: Mapping[str, Any], index: int, selection: str) -> float:
