@@ -273,7 +273,9 @@ class Budget:
 
 # --------------------------------------------------------------------------- strategies
 
-StrategyName = Literal["greedy", "majority", "best_of_n", "beam", "lookahead", "dvts", "revise"]
+StrategyName = Literal[
+    "greedy", "majority", "best_of_n", "beam", "lookahead", "dvts", "revise", "adaptive"
+]
 STRATEGIES: tuple[str, ...] = (
     "greedy",
     "majority",
@@ -282,6 +284,7 @@ STRATEGIES: tuple[str, ...] = (
     "lookahead",
     "dvts",
     "revise",
+    "adaptive",
 )
 Selection = Literal["weighted", "majority", "max"]
 ProbeUse = Literal["auto", "samples", "chains", "none"]
@@ -298,6 +301,7 @@ DEFAULT_PROBE_USE: dict[str, str] = {
     "majority": "samples",
     "best_of_n": "samples",
     "revise": "chains",
+    "adaptive": "samples",
 }
 """What ``probes="auto"`` means per strategy; a strategy not named here adopts no probe."""
 
@@ -322,6 +326,9 @@ class StrategyConfig:
             are left out), ``none`` (no probe takes part), or ``auto`` (the
             strategy's own default, ``DEFAULT_PROBE_USE``: samples for
             majority and best-of-N, chains for revisions, none otherwise).
+        round_size: Adaptive sampling: samples drawn per round.
+        stop_share: Adaptive sampling: stop once the leading answer holds at
+            least this share of the vote (weighted with a verifier, else plain).
     """
 
     strategy: str = "best_of_n"
@@ -334,13 +341,15 @@ class StrategyConfig:
     fold: str = "last"
     temperature: float = 0.8
     probes: str = "auto"
+    round_size: int = 4
+    stop_share: float = 0.75
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(
                 f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}"
             )
-        for name in ("n", "beam_width", "max_rounds", "sequential"):
+        for name in ("n", "beam_width", "max_rounds", "sequential", "round_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -354,6 +363,9 @@ class StrategyConfig:
             raise ValueError(f"selection must be weighted, majority or max; got {self.selection!r}")
         if self.fold not in ("last", "min", "prod", "mean"):
             raise ValueError(f"fold must be last, min, prod or mean; got {self.fold!r}")
+        share = self.stop_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+            raise ValueError(f"stop_share must be a number in (0, 1], got {share!r}")
         if self.probes not in PROBE_USES:
             raise ValueError(f"probes must be one of {', '.join(PROBE_USES)}; got {self.probes!r}")
         if self.probes == "chains" and self.strategy != "revise":

@@ -74,6 +74,8 @@ def make_generate_node(
 
     def logic(state: TTCState, run: NodeRun) -> NodeLogic:
         ctx, plan = run.ctx, plan_of(state)
+        # A strategy that samples in rounds comes back here with the state's round bumped.
+        round_ = state.get("round", 0)
         want, reused = sampling.wanted(plan, state.get("candidates") or [])
         if want == 0:
             return {}
@@ -96,7 +98,7 @@ def make_generate_node(
                 max_tokens=cap.max_tokens,
                 temperature=sampling.temperature(plan),
                 stop=(STEP_DELIMITER,) if stepwise else (),
-                seed=derive_seed(ctx.seed, "generate", 0, g),
+                seed=derive_seed(ctx.seed, "generate", round_, g),
             )
             for g, members in enumerate(groups)
         ]
@@ -108,7 +110,7 @@ def make_generate_node(
             metadata=call_metadata(
                 plan,
                 ctx.budget,
-                0,
+                round_,
                 samples=[reused, reused + cap.samples],
                 mode="step" if sampling.steps else "full",
             ),
@@ -128,7 +130,7 @@ def make_generate_node(
         run.emit(
             {
                 "node": "generate",
-                "round": 0,
+                "round": round_,
                 "strategy": plan.strategy,
                 "samples": len(new),
                 "generations": run.usage["generations"],

@@ -26,6 +26,7 @@ _FALLBACKS: dict[str, tuple[str, ...]] = {
     "best_of_n": ("majority", "greedy"),
     "majority": ("best_of_n", "greedy"),
     "greedy": ("majority", "best_of_n"),
+    "adaptive": ("majority", "best_of_n", "greedy"),
 }
 
 
@@ -79,7 +80,7 @@ def total_cost(plan: StrategyConfig, probes: int) -> int:
     adopts none draw their own, so the probes come on top.
     """
     use = plan.probe_use
-    if use == "samples" and plan.strategy in ("best_of_n", "majority"):
+    if use == "samples" and plan.strategy in ("best_of_n", "majority", "adaptive"):
         return max(plan.n, probes)
     if use == "chains":
         chains = plan.n // plan.sequential
@@ -173,6 +174,7 @@ def default_plan(strategy: str, budget: int, *, temperature: float = 0.8) -> Str
         "dvts": StrategyConfig("dvts", n=width * budget, beam_width=width),
         "lookahead": StrategyConfig("lookahead", n=width * budget, beam_width=width, lookahead=1),
         "revise": StrategyConfig("revise", n=budget, sequential=min(4, budget)),
+        "adaptive": StrategyConfig("adaptive", n=budget, round_size=min(4, budget)),
     }
     if strategy not in wide:
         raise ValueError(f"strategy must be one of {', '.join(wide)}; got {strategy!r}")

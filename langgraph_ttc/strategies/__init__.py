@@ -7,6 +7,7 @@ Bring your own checkpointer, store and cache at ``compile()``. Run settings
     out = graph.invoke({"question": "34*7-95"}, context=TTCContext(seed=0))
 """
 
+from langgraph_ttc.strategies.adaptive import create_adaptive_graph
 from langgraph_ttc.strategies.beam_search import create_beam_search_graph
 from langgraph_ttc.strategies.best_of_n import create_best_of_n_graph
 from langgraph_ttc.strategies.dvts import create_dvts_graph
@@ -18,6 +19,7 @@ from langgraph_ttc.strategies.revision import create_revision_graph
 __all__ = [
     "TTCStrategyInput",
     "TTCStrategyOutput",
+    "create_adaptive_graph",
     "create_beam_search_graph",
     "create_best_of_n_graph",
     "create_dvts_graph",

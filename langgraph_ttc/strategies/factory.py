@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from langgraph_ttc.nodes import Selected
+from langgraph_ttc.strategies.adaptive import create_adaptive_graph, select_adaptive
 from langgraph_ttc.strategies.beam_search import create_beam_search_graph
 from langgraph_ttc.strategies.best_of_n import create_best_of_n_graph, select_best_of_n
 from langgraph_ttc.strategies.dvts import create_dvts_graph
@@ -34,7 +35,7 @@ def create_strategy_graph(
     """Build the graph that runs ``config.strategy``.
 
     ``greedy``, ``majority`` and ``best_of_n`` share the best-of-N graph;
-    ``beam``, ``lookahead``, ``dvts`` and ``revise`` have their own.
+    ``beam``, ``lookahead``, ``dvts``, ``revise`` and ``adaptive`` have their own.
 
     Raises:
         TypeError: If ``config`` is not a ``StrategyConfig``.
@@ -47,6 +48,8 @@ def create_strategy_graph(
         return create_best_of_n_graph(generator, verifier=verifier, config=config)
     if strategy == "revise":
         return create_revision_graph(generator, verifier=verifier, reviser=reviser, config=config)
+    if strategy == "adaptive":
+        return create_adaptive_graph(generator, verifier=verifier, config=config)
     if strategy not in _TREE_BUILDERS:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
     if verifier is None:
@@ -63,6 +66,8 @@ def select_answer(
     """
     if plan.strategy == "revise":
         return select_revisions(plan, candidates, verified=verified)
+    if plan.strategy == "adaptive":
+        return select_adaptive(plan, candidates, verified=verified)
     if plan.strategy in _TREE_BUILDERS:
         return select_search(
             replace(plan, selection=plan.selection if verified else "majority"), candidates
