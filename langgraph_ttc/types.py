@@ -37,6 +37,9 @@ class GenerationRequest:
         temperature: 0 means greedy.
         stop: Strings that end a sample; the text ends before the stop string.
         seed: Seed for this request; adapters derive per-sample seeds from it.
+        logprobs: Ask for each generated token's log-probability (adapters
+            that can give them fill ``Completion.logprobs``; others leave it
+            ``None``).
     """
 
     prompt: Prompt
@@ -47,6 +50,7 @@ class GenerationRequest:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    logprobs: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.prompt, str):
@@ -184,6 +188,8 @@ class Candidate(TypedDict):
     """probe, sample, beam, lookahead, dvts, revision."""
     active: NotRequired[bool]
     """Still on the search frontier."""
+    logprob: NotRequired[float | None]
+    """Mean token log-probability of the text, where the backend gave them."""
 
 
 class Usage(TypedDict):
@@ -286,7 +292,9 @@ STRATEGIES: tuple[str, ...] = (
     "revise",
     "adaptive",
 )
-Selection = Literal["weighted", "majority", "max"]
+Selection = Literal["weighted", "majority", "max", "confidence"]
+SELECTIONS: tuple[str, ...] = ("weighted", "majority", "max", "confidence")
+"""``confidence`` weights each sample by its own mean token probability (no verifier)."""
 ProbeUse = Literal["auto", "samples", "chains", "none"]
 PROBE_USES: tuple[str, ...] = ("auto", "samples", "chains", "none")
 """How a plan adopts the router's probes (``StrategyConfig.probes``)."""
@@ -317,7 +325,9 @@ class StrategyConfig:
         lookahead: k, greedy steps rolled out before scoring (lookahead).
         max_rounds: Cap on step rounds in tree search.
         sequential: Revision chain length; ``n // sequential`` chains run in parallel.
-        selection: How ``select`` aggregates.
+        selection: How ``select`` aggregates: ``weighted``, ``majority``,
+            ``max``, or ``confidence`` (each sample weighted by the model's own
+            mean token probability, ``exp(mean logprob)``; no verifier).
         fold: How step scores fold into a solution score.
         temperature: Sampling temperature.
         probes: Which router probes the plan adopts: ``samples`` (each finished
@@ -359,8 +369,10 @@ class StrategyConfig:
             or self.lookahead < 0
         ):
             raise ValueError(f"lookahead must be an int >= 0, got {self.lookahead!r}")
-        if self.selection not in ("weighted", "majority", "max"):
-            raise ValueError(f"selection must be weighted, majority or max; got {self.selection!r}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(
+                f"selection must be one of {', '.join(SELECTIONS)}; got {self.selection!r}"
+            )
         if self.fold not in ("last", "min", "prod", "mean"):
             raise ValueError(f"fold must be last, min, prod or mean; got {self.fold!r}")
         share = self.stop_share
@@ -399,7 +411,7 @@ class StrategyConfig:
                 return (
                     f"strategy {self.strategy!r} needs a verifier (a PRM) to rank partial solutions"
                 )
-            if self.strategy in NEEDS_VERIFIER and self.selection != "majority":
+            if self.strategy in NEEDS_VERIFIER and self.selection not in ("majority", "confidence"):
                 return (
                     f"{self.strategy} with selection={self.selection!r} needs a verifier; "
                     "pass one, or use strategy='majority'"

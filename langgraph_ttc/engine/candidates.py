@@ -75,7 +75,8 @@ def full_candidate(
     """A finished candidate from a full-solution completion.
 
     An empty completion is a failed candidate: no answer, score 0, never sent
-    to the verifier.
+    to the verifier. Token log-probabilities, where the backend gave them,
+    become the candidate's mean ``logprob``.
     """
     steps = split_lines(completion.text)
     text = STEP_DELIMITER.join(steps)
@@ -94,6 +95,8 @@ def full_candidate(
         cand["group"] = group
     if parent is not None:
         cand["parent"] = parent
+    if completion.logprobs:
+        cand["logprob"] = sum(completion.logprobs) / len(completion.logprobs)
     return cand
 
 

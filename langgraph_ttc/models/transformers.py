@@ -407,7 +407,8 @@ class TransformersGenerator:
         if slow_stops:
             kwargs["stop_strings"] = slow_stops
             kwargs["tokenizer"] = tok
-        if self.logprobs:
+        wants_lp = self.logprobs or any(reqs[r.req].logprobs for r in chunk)
+        if wants_lp:
             kwargs["output_logits"] = True
             kwargs["return_dict_in_generate"] = True
 
@@ -417,10 +418,10 @@ class TransformersGenerator:
         generated = model.generate(
             input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs
         )
-        sequences = generated.sequences if self.logprobs else generated
+        sequences = generated.sequences if wants_lp else generated
         new = sequences[:, width:]
         token_lp: list[list[float]] | None = None
-        if self.logprobs:
+        if wants_lp:
             logits = torch.stack(generated.logits, dim=1).float()
             token_lp = (
                 torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1).tolist()

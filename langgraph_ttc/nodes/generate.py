@@ -99,6 +99,8 @@ def make_generate_node(
                 temperature=sampling.temperature(plan),
                 stop=(STEP_DELIMITER,) if stepwise else (),
                 seed=derive_seed(ctx.seed, "generate", round_, g),
+                # A vote weighted by the model's own confidence needs token logprobs.
+                logprobs=plan.selection == "confidence",
             )
             for g, members in enumerate(groups)
         ]

@@ -6,6 +6,7 @@ strategies use (weighted best-of-N, majority vote, or the single best score).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,7 +17,15 @@ from langgraph_ttc.engine.tree import finished
 from langgraph_ttc.state import TTCState
 from langgraph_ttc.types import Candidate, StrategyConfig
 
-__all__ = ["SelectRule", "Selected", "ballot", "make_select_node", "probe_quota", "vote"]
+__all__ = [
+    "SelectRule",
+    "Selected",
+    "ballot",
+    "confidence_weight",
+    "make_select_node",
+    "probe_quota",
+    "vote",
+]
 
 Selected = tuple[str | None, float, dict[str, float], str]
 """``(answer, confidence, totals per answer, the rule applied)``."""
@@ -59,12 +68,35 @@ def vote(candidates: Sequence[Candidate], selection: str) -> Selected:
     before ``verify``).
     """
     done = finished(candidates)
+    if selection == "confidence":
+        return _confidence_vote(done)
     if selection != "majority" and not any(
         c.get("score") is not None and c.get("answer") is not None for c in done
     ):
         selection = "majority"
     answer, confidence, totals = aggregate(done, selection=selection)
     return answer, confidence, totals, selection
+
+
+def confidence_weight(candidate: Candidate) -> float | None:
+    """The model's own confidence in a sample: ``exp(mean token logprob)``, in (0, 1].
+
+    ``None`` when the backend gave no log-probabilities (DeepConf's mean
+    confidence, used as a vote weight).
+    """
+    logprob = candidate.get("logprob")
+    return None if logprob is None else math.exp(min(0.0, float(logprob)))
+
+
+def _confidence_vote(done: Sequence[Candidate]) -> Selected:
+    """Weighted vote with each sample's confidence as its weight; majority without logprobs."""
+    weights = [confidence_weight(c) for c in done]
+    if all(w is None for w in weights):
+        answer, share, totals = aggregate(done, selection="majority")
+        return answer, share, totals, "majority"
+    weighted = [{**c, "score": w or 0.0} for c, w in zip(done, weights, strict=True)]
+    answer, share, totals = aggregate(weighted, selection="weighted")
+    return answer, share, totals, "confidence"
 
 
 def make_select_node(*, graph: str, select: SelectRule) -> Any:

@@ -55,9 +55,11 @@ def round_wanted(plan: StrategyConfig, candidates: Sequence[Candidate]) -> tuple
 def select_adaptive(
     plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool
 ) -> Selected:
-    """The plan's vote over every sample in: weighted with a verifier, else majority."""
-    scored = verified and plan.selection != "majority"
-    return vote(ballot(candidates, probe_quota(plan)), plan.selection if scored else "majority")
+    """The plan's vote over every sample in: the plan's ``selection`` with a verifier (or
+    ``confidence``, which needs none), else majority."""
+    scored = verified or plan.selection == "confidence"
+    rule = plan.selection if scored else "majority"
+    return vote(ballot(candidates, probe_quota(plan)), rule)
 
 
 def settled(plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool) -> bool:
@@ -114,7 +116,7 @@ def create_adaptive_graph(
         return full_candidate(f"sample-{index}", comp, extract_answer, source="sample")
 
     def scored(state: TTCState) -> bool:
-        return verifier is not None and plan_of(state).selection != "majority"
+        return verifier is not None and plan_of(state).selection not in ("majority", "confidence")
 
     builder = start_graph(
         generator,

@@ -53,10 +53,12 @@ def select_best_of_n(
     """The plan's selection over every finished sample it adopted.
 
     Greedy and majority never pay for the verifier, so they vote; so does a
-    graph without one. Probes vote only when the plan adopts them.
+    graph without one. ``selection="confidence"`` weights each vote by the
+    model's own confidence instead. Probes vote only when the plan adopts them.
     """
     scored = verified and plan.strategy == "best_of_n"
-    return vote(ballot(candidates, probe_quota(plan)), plan.selection if scored else "majority")
+    rule = plan.selection if scored or plan.selection == "confidence" else "majority"
+    return vote(ballot(candidates, probe_quota(plan)), rule)
 
 
 def _temperature(plan: StrategyConfig) -> float:
