@@ -361,7 +361,7 @@ class OpenAIGenerator:
     async def _call(
         self, p: PreparedRequest, state: _LoopState, *, n: int, seed: int | None
     ) -> list[Completion]:
-        kwargs = request_kwargs(p, n, seed, model=self.model, logprobs=self._wants_logprobs(p))
+        kwargs = request_kwargs(p, n, seed, model=self.model, logprobs=self._lp(p))
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
@@ -432,11 +432,9 @@ class OpenAIGenerator:
     def _gave_up(self, exc: BaseException, attempts: int) -> BackendError:
         return gave_up(exc, attempts, endpoint=self.endpoint, backend=self.name)
 
-    def _wants_logprobs(self, p: PreparedRequest) -> bool:
-        # Asked by the adapter's setting, or by the request (chat mode only).
-        return self.logprobs or (p.req.logprobs and self.mode == "chat")
-
     # ------------------------------------------------------------------ parsing
+    def _lp(self, p: PreparedRequest) -> bool:  # asked by the adapter or the request (chat)
+        return self.logprobs or (p.req.logprobs and self.mode == "chat")
 
     def _parse(self, body: dict[str, Any], p: PreparedRequest, n: int) -> list[Completion]:
         rows = read_choices(body, mode=self.mode, n=n, backend=self.name)
@@ -450,7 +448,7 @@ class OpenAIGenerator:
             finish = "stop" if found or reason != "length" else "length"
             texts.append(text)
             finishes.append(finish)
-            logprobs.append(chat_logprobs(lp, text, found) if self._wants_logprobs(p) else None)
+            logprobs.append(chat_logprobs(lp, text, found) if self._lp(p) else None)
 
         usage = body.get("usage")
         pt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
