@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,16 +122,59 @@ def evaluate_reviser(
     return acc
 
 
-def write_metrics(out: Path, *, scale: Scale, seed: int, device: torch.device) -> dict[str, Any]:
-    """Evaluate every model under ``out`` and write ``out/metrics.json``."""
+def _test_questions(scale: Scale, seed: int) -> dict[int, list[str]]:
     problems = load_split("test", scale.eval_per_ops * DEFAULT_MAX_OPS, seed=seed)
     by_ops: dict[int, list[str]] = defaultdict(list)
     for p in problems:
         by_ops[p.ops].append(p.question)
+    return by_ops
 
+
+def _loader(out: Path, device: torch.device) -> Callable[[str], LlamaForCausalLM]:
     def load(name: str) -> LlamaForCausalLM:
         model = LlamaForCausalLM.from_pretrained(out / name, dtype=torch.float32)
         return torch.nn.Module.to(model, device).eval()  # type: ignore[return-value]
+
+    return load
+
+
+def _reviser_metrics(
+    reviser: LlamaForCausalLM, by_ops: dict[int, list[str]], *, scale: Scale, seed: int
+) -> dict[str, Any]:
+    """The reviser's accuracy after 0 to 4 revisions, overall and per operation count."""
+    chains = max(1, scale.eval_samples // 4)
+    rev_per_ops: dict[str, list[float]] = {}
+    rev_all: list[list[float]] = [[] for _ in range(REVISIONS + 1)]
+    for k in sorted(by_ops):
+        acc = evaluate_reviser(
+            reviser, by_ops[k], chains=chains, seed=seed + k, batch_size=scale.sample_batch
+        )
+        rev_per_ops[str(k)] = [_mean(a) for a in acc]
+        for r, a in enumerate(acc):
+            rev_all[r] += a
+    return {
+        "chains_per_question": chains,
+        "accuracy_after_revisions": [_mean(a) for a in rev_all],
+        "per_ops": rev_per_ops,
+    }
+
+
+def write_reviser_metrics(out: Path, *, scale: Scale, seed: int, device: torch.device) -> None:
+    """Measure only the reviser under ``out`` and update ``metrics.json``'s ``reviser``."""
+    path = out / "metrics.json"
+    metrics = json.loads(path.read_text())
+    reviser = _loader(out, device)("reviser")
+    metrics["reviser"] = _reviser_metrics(
+        reviser, _test_questions(scale, seed), scale=scale, seed=seed
+    )
+    path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    print(json.dumps({"reviser": metrics["reviser"]["accuracy_after_revisions"]}))
+
+
+def write_metrics(out: Path, *, scale: Scale, seed: int, device: torch.device) -> dict[str, Any]:
+    """Evaluate every model under ``out`` and write ``out/metrics.json``."""
+    by_ops = _test_questions(scale, seed)
+    load = _loader(out, device)
 
     prm_model = load("prm")
     prm = TransformersPRM(prm_model, tokenizer=build_tokenizer(), batch_size=256)
@@ -175,22 +218,10 @@ def write_metrics(out: Path, *, scale: Scale, seed: int, device: torch.device) -
         "solutions": len(all_labels),
         "sampled_from": "policy-small",
     }
-    reviser = load("reviser")
-    chains = max(1, scale.eval_samples // 4)
-    rev_per_ops: dict[str, list[float]] = {}
-    rev_all: list[list[float]] = [[] for _ in range(REVISIONS + 1)]
-    for k in sorted(by_ops):
-        acc = evaluate_reviser(
-            reviser, by_ops[k], chains=chains, seed=seed + k, batch_size=scale.sample_batch
-        )
-        rev_per_ops[str(k)] = [_mean(a) for a in acc]
-        for r, a in enumerate(acc):
-            rev_all[r] += a
-    metrics["reviser"] = {
-        "chains_per_question": chains,
-        "accuracy_after_revisions": [_mean(a) for a in rev_all],
-        "per_ops": rev_per_ops,
-    }
+    metrics["reviser"] = _reviser_metrics(load("reviser"), by_ops, scale=scale, seed=seed)
+    # Sections other stages wrote (the verifiers) stay.
+    path = out / "metrics.json"
+    metrics = {**(json.loads(path.read_text()) if path.exists() else {}), **metrics}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     print(
         json.dumps(

@@ -34,7 +34,7 @@ from langgraph_ttc.suite.task import check, load_split, reference_solution
 from langgraph_ttc.suite.tokenizer import build_tokenizer
 from langgraph_ttc.training.cards import write_cards
 from langgraph_ttc.training.loops import train_lm, train_prm
-from langgraph_ttc.training.metrics import write_metrics
+from langgraph_ttc.training.metrics import write_metrics, write_reviser_metrics
 from langgraph_ttc.training.prompts import chat_prompt, revision_messages
 from langgraph_ttc.training.sampling import sample_many
 from langgraph_ttc.training.scale import SCALES
@@ -303,7 +303,8 @@ class Pipeline:
         """Run the stages not done yet, then the metrics and the model cards.
 
         Args:
-            only: Run only these stages (and the metrics if ``"metrics"`` is named).
+            only: Run only these stages (and the metrics if ``"metrics"`` is named, or
+                only the reviser's with ``"reviser-metrics"``).
         """
         self.only = only
         stages: list[tuple[str, str, Callable[[], None]]] = [
@@ -324,6 +325,8 @@ class Pipeline:
         timings.write_text(json.dumps({**old, **self.timings}, indent=2))
         if not only or "metrics" in only:
             write_metrics(self.out, scale=self.scale, seed=self.seed, device=self.device)
+        elif "reviser-metrics" in only:
+            write_reviser_metrics(self.out, scale=self.scale, seed=self.seed, device=self.device)
         if (self.out / "metrics.json").exists():
             write_cards(self.out)
 
