@@ -19,6 +19,7 @@ agree stops at once (share 1.0), 3 of 4 stops at the default 0.75.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Literal
 
 from langgraph_ttc import answers
@@ -124,7 +125,7 @@ def create_adaptive_graph(
         plan=plan,
         strategies=STRATEGIES,
         sampling=Sampling(wanted=round_wanted, build=build),
-        select=lambda plan, cands: select_adaptive(plan, cands, verified=verifier is not None),
+        select=partial(select_adaptive, verified=verifier is not None),
         prompt=prompt,
         name=name,
     )

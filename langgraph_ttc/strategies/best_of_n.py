@@ -12,6 +12,7 @@ probes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Literal
 
 from langgraph_ttc import answers
@@ -115,7 +116,7 @@ def create_best_of_n_graph(
         plan=plan,
         strategies=STRATEGIES,
         sampling=Sampling(wanted=samples_wanted, build=build, temperature=_temperature),
-        select=lambda plan, cands: select_best_of_n(plan, cands, verified=verified),
+        select=partial(select_best_of_n, verified=verified),
         prompt=prompt,
         name=name,
     )

@@ -13,6 +13,7 @@ within each chain, then weighted best-of-N across the chain winners.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Literal
 
 from langgraph_ttc import answers
@@ -198,13 +199,14 @@ def create_revision_graph(
 
     builder = start_graph(
         generator,
-        verifier=verifier,
         plan=plan,
         strategies=STRATEGIES,
-        sampling=Sampling(wanted=first_attempts_wanted, build=first_attempt),
-        select=lambda plan, cands: select_revisions(plan, cands, verified=verified),
-        prompt=prompt,
         name=name,
+        prompt=prompt,
+        # First attempts open the chains; select is the paper's hierarchical rule.
+        sampling=Sampling(wanted=first_attempts_wanted, build=first_attempt),
+        select=partial(select_revisions, verified=verified),
+        verifier=verifier,
     )
     meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
     builder.add_node(
