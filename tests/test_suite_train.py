@@ -18,6 +18,9 @@ def test_smoke_pipeline_runs_every_stage_and_resumes(tmp_path: Path, capsys) -> 
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["policies"]) == {"policy-small", "policy-large"}
     assert len(metrics["reviser"]["accuracy_after_revisions"]) == 5
+    refined = json.loads((out / "reviser" / "training.json").read_text())
+    assert refined["init"].startswith("the reviser of scale smoke")  # reviser-refine ran
+    assert (out / "reviser" / "refine.json").is_file()
     rows = json.loads((out / "rollouts.json").read_text())
     assert all(len(r["labels"]) == len(r["steps"]) for r in rows)
     assert all(0.0 <= x <= 1.0 for r in rows for x in r["labels"])

@@ -61,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         **asdict(SCALES[args.scale]),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "run.json").write_text(json.dumps(cfg, indent=2))
+    run = args.out / "run.json"
+    if not (args.only and run.exists()):
+        # A partial run (--only) adds to a folder: the run that made it stays on record.
+        run.write_text(json.dumps(cfg, indent=2))
     Pipeline(args.out, scale=args.scale, seed=args.seed, device=args.device).run(args.only)
 
 

@@ -276,8 +276,22 @@ class Pipeline:
     # -- 6. reviser
     def reviser(self) -> None:
         """Stage 6: fine-tune policy-small into the reviser."""
+        self._train_reviser("policy-small", self.scale.reviser_steps, lr=1e-3)
+
+    def reviser_refine(self) -> None:
+        """Stage 6b: go on training the reviser on ``revisions.json`` (``refine_steps``).
+
+        It keeps what the reviser learned about solving and learns the current
+        revision data's lesson: keep a right attempt, fix a wrong one.
+        """
+        self._train_reviser("reviser", self.scale.refine_steps, lr=3e-4)
+        (self.out / "reviser" / "refine.json").write_text(
+            json.dumps({"steps": self.scale.refine_steps, "scale": self.scale_name})
+        )
+
+    def _train_reviser(self, init: str, steps: int, *, lr: float) -> None:
         rows = self._json("revisions.json")
-        model = self.load("policy-small")
+        model = self.load(init)
         prompts = [
             chat_prompt(self.tok, revision_messages(r["question"], r["attempts"])) for r in rows
         ]
@@ -286,18 +300,17 @@ class Pipeline:
             self.tok,
             prompts,
             [r["target"] for r in rows],
-            steps=self.scale.reviser_steps,
+            steps=steps,
             batch_size=self.scale.batch_size,
-            lr=1e-3,
+            lr=lr,
             seed=self.seed,
-            desc="reviser",
+            desc=f"reviser from {init}",
         )
-        self.save(
-            model,
-            "reviser",
-            {"kind": "reviser", "init": "policy-small", "examples": len(rows), **stats},
-            dtype=torch.float32,
-        )
+        info = {"kind": "reviser", "init": init, "examples": len(rows), **stats}
+        if init == "reviser":
+            before = self._json("reviser/training.json")
+            info["init"] = f"the reviser of scale {before['scale']} ({before['steps']} steps)"
+        self.save(model, "reviser", info, dtype=torch.float32)
 
     def run(self, only: Sequence[str] | None = None) -> None:
         """Run the stages not done yet, then the metrics and the model cards.
@@ -316,6 +329,8 @@ class Pipeline:
             ("revisions", "revisions.json", self.revisions),
             ("reviser", "reviser/config.json", self.reviser),
         ]
+        if self.scale.refine_steps:
+            stages.append(("reviser-refine", "reviser/refine.json", self.reviser_refine))
         for name, marker, fn in stages:
             if only and name not in only:
                 continue

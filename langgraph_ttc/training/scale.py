@@ -27,6 +27,8 @@ class Scale:
     shapes: tuple[str, str] = ("small", "large")
     revision_rows: int = 1
     """Reviser examples drawn per question (each its own context of earlier attempts)."""
+    refine_steps: int = 0
+    """Steps of the ``reviser-refine`` stage, which goes on training the reviser (0: none)."""
 
 
 SCALES = {
@@ -63,6 +65,7 @@ SCALES = {
         eval_samples=16,
         sample_batch=512,
         revision_rows=4,
+        refine_steps=400,
     ),
     "quick": Scale(
         train_questions=2000,
@@ -95,5 +98,6 @@ SCALES = {
         eval_samples=2,
         sample_batch=64,
         shapes=("tiny", "tiny"),
+        refine_steps=2,
     ),
 }
