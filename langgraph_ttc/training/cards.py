@@ -50,8 +50,14 @@ def _table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def card(name: str, training: dict[str, Any], metrics: dict[str, Any], run: dict[str, Any]) -> str:
-    """The Markdown card of one model."""
+def card(
+    name: str,
+    training: dict[str, Any],
+    metrics: dict[str, Any],
+    run: dict[str, Any],
+    timings: dict[str, float] | None = None,
+) -> str:
+    """The Markdown card of one model (``timings``: seconds per pipeline stage)."""
     out = [
         f"# {name}",
         "",
@@ -67,6 +73,12 @@ def card(name: str, training: dict[str, Any], metrics: dict[str, Any], run: dict
         f"- Made by `python -m langgraph_ttc.training --out DIR --scale {training['scale']} "
         f"--seed {training['seed']}` on {training['device']}.",
     ]
+    # A partial run (--only) made this model from its stages; a full run, from its own.
+    made_with = training.get("made_with", "").removeprefix("--only ").split() or [name]
+    timings = timings or {}
+    for stage in made_with:
+        if stage in timings:
+            out.append(f"- Stage `{stage}`: {timings[stage]:.0f} s on {training['device']}.")
     for key in (
         "init",
         "steps",
@@ -88,11 +100,6 @@ def card(name: str, training: dict[str, Any], metrics: dict[str, Any], run: dict
         f"On {metrics['questions_per_ops']} held-out test questions per operation "
         f"count; {metrics['samples']} samples at T={metrics['temperature']}.",
     ]
-    verifiers = metrics.get("verifiers", {})
-    if name == "policy-large" and "likelihood" in verifiers:
-        out += _verifier_section("As the default verifier (step likelihood)", verifiers)
-    if name == "prm" and "prm" in verifiers:
-        out += _verifier_section("As a verifier", verifiers, key="prm")
     if name.startswith("policy"):
         pol = metrics["policies"][name]
         out += [
@@ -116,6 +123,11 @@ def card(name: str, training: dict[str, Any], metrics: dict[str, Any], run: dict
             f"- Accuracy after 0, 1, 2, 3, 4 revisions: {acc} "
             f"({rev['chains_per_question']} sampled chains per question).",
         ]
+    verifiers = metrics.get("verifiers", {})
+    if name == "policy-large" and "likelihood" in verifiers:
+        out += _verifier_section("As the default verifier (step likelihood)", verifiers)
+    if name == "prm" and "prm" in verifiers:
+        out += _verifier_section("As a verifier", verifiers, key="prm")
     return "\n".join(out) + "\n"
 
 
@@ -159,6 +171,8 @@ def write_cards(out: Path) -> None:
     """Write ``README.md`` into each model folder under ``out``."""
     metrics = json.loads((out / "metrics.json").read_text())
     run = json.loads((out / "run.json").read_text())
+    timings_path = out / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     for name in BUNDLED_MODELS:
         training = json.loads((out / name / "training.json").read_text())
-        (out / name / "README.md").write_text(card(name, training, metrics, run))
+        (out / name / "README.md").write_text(card(name, training, metrics, run, timings))
