@@ -44,6 +44,7 @@ from langgraph_ttc.verifiers.likelihood_common import (
     step_spans,
     steps_from_tokens,
 )
+from langgraph_ttc.verifiers.local_model import load_causal_lm, takes_logits_to_keep
 
 if TYPE_CHECKING:
     import torch
@@ -209,34 +210,14 @@ class TransformersLikelihoodVerifier(BaseVerifier):
         return self
 
     def _load(self) -> None:
-        import inspect
-
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        dtype = getattr(torch, self._dtype) if isinstance(self._dtype, str) else self._dtype
-        if self._model is None:
-            assert self._source is not None
-            kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
-            self._model = AutoModelForCausalLM.from_pretrained(self._source, **kwargs)
-            device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self._model.to(device)
-        else:
-            if self._device is not None:
-                self._model.to(self._device)
-            if dtype is not None:
-                self._model.to(dtype)
-        self._model.eval()
-        if self._tokenizer is None:
-            source = self._source or getattr(self._model.config, "name_or_path", None)
-            if not source:
-                raise ValueError("tokenizer is required when the model has no name_or_path")
-            self._tokenizer = AutoTokenizer.from_pretrained(source)
+        self._model, self._tokenizer = load_causal_lm(
+            self._source, self._model, self._tokenizer, device=self._device, dtype=self._dtype
+        )
         if self.max_length is None:
             context = getattr(self._model.config, "max_position_embeddings", None)
             self.max_length = int(context) if isinstance(context, int) and context > 1 else None
         self._params = int(self._model.num_parameters())
-        self._keep_logits = "logits_to_keep" in inspect.signature(self._model.forward).parameters
+        self._keep_logits = takes_logits_to_keep(self._model)
         self._ready = True
 
     @property

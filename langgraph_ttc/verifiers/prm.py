@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph_ttc.formats import BAD_TOKEN, GOOD_TOKEN, STEP_DELIMITER, STEP_TAG
 from langgraph_ttc.types import Fold, ScoreResult
 from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier, split_steps
+from langgraph_ttc.verifiers.local_model import load_causal_lm, takes_logits_to_keep
 
 if TYPE_CHECKING:
     import torch
@@ -350,29 +351,9 @@ class TransformersPRM(BaseVerifier):
         return self
 
     def _load(self) -> None:
-        import inspect
-
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        dtype = getattr(torch, self._dtype) if isinstance(self._dtype, str) else self._dtype
-        if self._model is None:
-            assert self._source is not None
-            kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
-            self._model = AutoModelForCausalLM.from_pretrained(self._source, **kwargs)
-            device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self._model.to(device)
-        else:
-            if self._device is not None:
-                self._model.to(self._device)
-            if dtype is not None:
-                self._model.to(dtype)
-        self._model.eval()
-        if self._tokenizer is None:
-            source = self._source or getattr(self._model.config, "name_or_path", None)
-            if not source:
-                raise ValueError("tokenizer is required when the model has no name_or_path")
-            self._tokenizer = AutoTokenizer.from_pretrained(source)
+        self._model, self._tokenizer = load_causal_lm(
+            self._source, self._model, self._tokenizer, device=self._device, dtype=self._dtype
+        )
         tok = self._tokenizer
         self._good_id = resolve_single_token(tok, self.good_token, "good_token")
         self._bad_id = resolve_single_token(tok, self.bad_token, "bad_token")
@@ -380,7 +361,7 @@ class TransformersPRM(BaseVerifier):
             self._bos = tok.bos_token or ""
         self._params = int(self._model.num_parameters())
         # Project only the tag positions onto the vocabulary where the model allows it.
-        self._keep_logits = "logits_to_keep" in inspect.signature(self._model.forward).parameters
+        self._keep_logits = takes_logits_to_keep(self._model)
         self._ready = True
 
     @property
