@@ -275,6 +275,8 @@ def invoke_traced(call: Call, config: RunnableConfig | None) -> Any:
         with set_config_context(child) as ctx:
             return ctx.run(_invoke_backend, call)
     manager = get_callback_manager_for_config(child)
+    if not manager.handlers:
+        return _invoke_backend(call)  # nobody listens: no runs to build
     name = _backend(call).name
     runs: list[Any] = []
     if isinstance(call, ScoreCall) and run_type(call) == "tool":
@@ -305,6 +307,8 @@ async def ainvoke_traced(call: Call, config: RunnableConfig | None) -> Any:
         with set_config_context(child) as ctx:
             return await coro_with_context(_ainvoke_backend(call), ctx, create_task=True)
     manager = get_async_callback_manager_for_config(child)
+    if not manager.handlers:
+        return await _ainvoke_backend(call)  # nobody listens: no runs to build
     name = _backend(call).name
     runs: list[Any] = []
     if isinstance(call, ScoreCall) and run_type(call) == "tool":
