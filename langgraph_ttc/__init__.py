@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         create_best_of_n_graph,
         create_dvts_graph,
         create_lookahead_graph,
+        create_particle_filter_graph,
         create_revision_graph,
         create_strategy_graph,
     )
@@ -41,6 +42,7 @@ _LAZY = {
     "create_best_of_n_graph": "langgraph_ttc.strategies",
     "create_dvts_graph": "langgraph_ttc.strategies",
     "create_lookahead_graph": "langgraph_ttc.strategies",
+    "create_particle_filter_graph": "langgraph_ttc.strategies",
     "create_revision_graph": "langgraph_ttc.strategies",
     "create_strategy_graph": "langgraph_ttc.strategies",
     "create_ttc_graph": "langgraph_ttc.strategies.compute_optimal",
@@ -67,6 +69,7 @@ __all__ = [
     "create_best_of_n_graph",
     "create_dvts_graph",
     "create_lookahead_graph",
+    "create_particle_filter_graph",
     "create_revision_graph",
     "create_strategy_graph",
     "create_ttc_graph",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal, NotRequired, Protocol, cast, runtime_checkable
+from typing import Any, Literal, NotRequired, Protocol, cast, get_args, runtime_checkable
 
 from typing_extensions import TypedDict
 
@@ -185,7 +185,7 @@ class Candidate(TypedDict):
     group: NotRequired[int]
     """Chain (revisions) or subtree (DVTS) index."""
     source: NotRequired[str]
-    """probe, sample, beam, lookahead, dvts, revision."""
+    """probe, sample, beam, lookahead, dvts, particle, revision."""
     active: NotRequired[bool]
     """Still on the search frontier."""
     logprob: NotRequired[float | None]
@@ -280,9 +280,6 @@ class Budget:
 # --------------------------------------------------------------------------- strategies
 
 StrategyName = Literal[
-    "greedy", "majority", "best_of_n", "beam", "lookahead", "dvts", "revise", "adaptive"
-]
-STRATEGIES: tuple[str, ...] = (
     "greedy",
     "majority",
     "best_of_n",
@@ -291,7 +288,10 @@ STRATEGIES: tuple[str, ...] = (
     "dvts",
     "revise",
     "adaptive",
-)
+    "particle_filter",
+]
+STRATEGIES: tuple[str, ...] = get_args(StrategyName)
+"""Every strategy name, in ``StrategyName``'s order."""
 Selection = Literal["weighted", "majority", "max", "confidence"]
 SELECTIONS: tuple[str, ...] = ("weighted", "majority", "max", "confidence")
 """``confidence`` weights each sample by its own mean token probability (no verifier)."""
@@ -301,10 +301,14 @@ PROBE_USES: tuple[str, ...] = ("auto", "samples", "chains", "none")
 
 # What each strategy needs, declared once: the router, the graph builders and
 # the ``prepare`` node all read these.
-NEEDS_VERIFIER: frozenset[str] = frozenset({"best_of_n", "beam", "lookahead", "dvts"})
+NEEDS_VERIFIER: frozenset[str] = frozenset(
+    {"best_of_n", "beam", "lookahead", "dvts", "particle_filter"}
+)
 """Strategies that rank candidates with a verifier (best-of-N unless it votes by majority)."""
-STEP_LEVEL: frozenset[str] = frozenset({"beam", "lookahead", "dvts"})
+STEP_LEVEL: frozenset[str] = frozenset({"beam", "lookahead", "dvts", "particle_filter"})
 """Strategies that search over steps: they need a verifier for partial solutions."""
+_BEAM_WIDTH_SEARCHES = frozenset({"beam", "lookahead", "dvts"})
+"""Step-level searches whose ``n`` must be a multiple of ``beam_width``."""
 DEFAULT_PROBE_USE: dict[str, str] = {
     "majority": "samples",
     "best_of_n": "samples",
@@ -339,6 +343,9 @@ class StrategyConfig:
         round_size: Adaptive sampling: samples drawn per round.
         stop_share: Adaptive sampling: stop once the leading answer holds at
             least this share of the vote (weighted with a verifier, else plain).
+        pf_temperature: Particle filtering: temperature of the particle weights
+            ``softmax(score / pf_temperature)`` (> 0; low lets the best
+            particle dominate, high resamples nearly uniformly).
     """
 
     strategy: str = "best_of_n"
@@ -353,6 +360,7 @@ class StrategyConfig:
     probes: str = "auto"
     round_size: int = 4
     stop_share: float = 0.75
+    pf_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -378,11 +386,18 @@ class StrategyConfig:
         share = self.stop_share
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
             raise ValueError(f"stop_share must be a number in (0, 1], got {share!r}")
+        temp = self.pf_temperature
+        if (
+            isinstance(temp, bool)
+            or not isinstance(temp, int | float)
+            or not (temp > 0 and math.isfinite(temp))
+        ):
+            raise ValueError(f"pf_temperature must be a finite number > 0, got {temp!r}")
         if self.probes not in PROBE_USES:
             raise ValueError(f"probes must be one of {', '.join(PROBE_USES)}; got {self.probes!r}")
         if self.probes == "chains" and self.strategy != "revise":
             raise ValueError(f"probes='chains' needs strategy 'revise', not {self.strategy!r}")
-        if self.strategy in STEP_LEVEL and self.n % self.beam_width:
+        if self.strategy in _BEAM_WIDTH_SEARCHES and self.n % self.beam_width:
             raise ValueError(
                 f"n ({self.n}) must be a multiple of beam_width ({self.beam_width}) "
                 f"for {self.strategy}"

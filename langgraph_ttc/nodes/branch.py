@@ -21,8 +21,11 @@ from langgraph_ttc.types import Candidate, GenerationRequest, Generator, Strateg
 
 __all__ = ["ExpandRule", "make_branch_node"]
 
-ExpandRule = Callable[[Sequence[Candidate], StrategyConfig], list[tuple[Candidate, list[int]]]]
-"""``(frontier, plan) -> [(kept path, slots its children fill), ...]``."""
+ExpandRule = Callable[[Sequence[Candidate], StrategyConfig, int], list[tuple[Candidate, list[int]]]]
+"""``(frontier, plan, seed) -> [(kept path, slots its children fill), ...]``.
+
+``seed`` is the run's seed (``context.seed``), as for a ``KeepRule``.
+"""
 
 
 def make_branch_node(
@@ -48,7 +51,7 @@ def make_branch_node(
         round_ = state.get("round", 0) + 1
         final = round_ >= plan.max_rounds - 1
         frontier = slots(state.get("candidates") or [], source)
-        plan_slots = expand(frontier, plan)
+        plan_slots = expand(frontier, plan, ctx.seed)
         want = sum(len(idx) for _, idx in plan_slots)
         if want == 0:
             return {}

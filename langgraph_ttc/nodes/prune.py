@@ -17,12 +17,23 @@ from langgraph_ttc.types import Candidate, StrategyConfig
 
 __all__ = ["KeepRule", "make_prune_node", "prune_frontier"]
 
-KeepRule = Callable[[Sequence[Candidate], Sequence[Candidate], StrategyConfig], list[Candidate]]
-"""``(frontier, finished solutions, plan) -> the paths to expand next``."""
+KeepRule = Callable[
+    [Sequence[Candidate], Sequence[Candidate], StrategyConfig, int], list[Candidate]
+]
+"""``(frontier, finished solutions, plan, seed) -> the paths to expand next``.
+
+``seed`` is the run's seed (``context.seed``): a rule that draws at random
+derives its own seeds from it (with ``derive_seed``), so it stays a pure
+function of its arguments.
+"""
 
 
 def prune_frontier(
-    candidates: Sequence[Candidate], plan: StrategyConfig, source: str, keep: KeepRule
+    candidates: Sequence[Candidate],
+    plan: StrategyConfig,
+    source: str,
+    keep: KeepRule,
+    seed: int = 0,
 ) -> tuple[list[Candidate], list[Candidate]]:
     """Apply ``keep`` to the frontier of ``source``.
 
@@ -31,7 +42,7 @@ def prune_frontier(
         unfinished paths that leave the frontier.
     """
     frontier = slots(candidates, source)
-    kept = keep(frontier, finished(candidates, source), plan)
+    kept = keep(frontier, finished(candidates, source), plan, seed)
     kept_ids = {c["id"] for c in kept}
     active = [c for c in frontier if c.get("active") and not c.get("done")]
     return kept, [c for c in active if c["id"] not in kept_ids]
@@ -43,7 +54,7 @@ def make_prune_node(*, graph: str, source: str, keep: KeepRule) -> Any:
     def logic(state: TTCState, run: NodeRun) -> dict[str, Any]:
         plan = plan_of(state)
         cands = state.get("candidates") or []
-        kept, dropped = prune_frontier(cands, plan, source, keep)
+        kept, dropped = prune_frontier(cands, plan, source, keep, run.ctx.seed)
         run.emit(
             {
                 "node": "prune",

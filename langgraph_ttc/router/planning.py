@@ -27,7 +27,13 @@ _FALLBACKS: dict[str, tuple[str, ...]] = {
     "majority": ("best_of_n", "greedy"),
     "greedy": ("majority", "best_of_n"),
     "adaptive": ("majority", "best_of_n", "greedy"),
+    "particle_filter": ("beam", "dvts", "best_of_n", "majority", "greedy"),
 }
+
+
+def _width_for(n: int, beam_width: int) -> int:
+    """The largest expansion width up to ``beam_width`` that divides ``n``."""
+    return max(d for d in range(1, min(n, beam_width) + 1) if n % d == 0)
 
 
 def fit_plan(config: StrategyConfig, generations: int) -> StrategyConfig | None:
@@ -137,10 +143,15 @@ def available_plan(
         if name == config.strategy:
             return config
         selection = config.selection if has_verifier else "majority"
-        # Tree searches only stand in for each other, so n stays a multiple of beam_width.
+        # Tree searches only stand in for each other; particle filtering's n need
+        # not be a multiple of beam_width, so a search standing in narrows M.
+        width = config.beam_width
+        if name in ("beam", "dvts", "lookahead"):
+            width = _width_for(config.n, width)
         return replace(
             config,
             strategy=name,
+            beam_width=width,
             selection="majority" if name == "majority" else selection,
             n=1 if name == "greedy" else config.n,
             lookahead=config.lookahead if name == "lookahead" else 0,
@@ -158,7 +169,8 @@ def default_plan(strategy: str, budget: int, *, temperature: float = 0.8) -> Str
     Used when the caller forces a strategy (``ttc solve --strategy beam``)
     and when no policy applies. Tree searches expand ``M = 4`` per kept
     prefix (fewer when the budget is smaller); lookahead rolls out ``k = 1``
-    step; revisions run chains of up to 4.
+    step; revisions run chains of up to 4; particle filtering runs ``budget``
+    particles.
 
     Raises:
         ValueError: For an unknown strategy or a budget < 1.
@@ -175,6 +187,7 @@ def default_plan(strategy: str, budget: int, *, temperature: float = 0.8) -> Str
         "lookahead": StrategyConfig("lookahead", n=width * budget, beam_width=width, lookahead=1),
         "revise": StrategyConfig("revise", n=budget, sequential=min(4, budget)),
         "adaptive": StrategyConfig("adaptive", n=budget, round_size=min(4, budget)),
+        "particle_filter": StrategyConfig("particle_filter", n=budget),
     }
     if strategy not in wide:
         raise ValueError(f"strategy must be one of {', '.join(wide)}; got {strategy!r}")

@@ -14,6 +14,7 @@ from langgraph_ttc.strategies.dvts import create_dvts_graph
 from langgraph_ttc.strategies.factory import create_strategy_graph, select_answer
 from langgraph_ttc.strategies.graph import TTCStrategyInput, TTCStrategyOutput
 from langgraph_ttc.strategies.lookahead import create_lookahead_graph
+from langgraph_ttc.strategies.particle_filter import create_particle_filter_graph
 from langgraph_ttc.strategies.revision import create_revision_graph
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "create_best_of_n_graph",
     "create_dvts_graph",
     "create_lookahead_graph",
+    "create_particle_filter_graph",
     "create_revision_graph",
     "create_strategy_graph",
     "select_answer",

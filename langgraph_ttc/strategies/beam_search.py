@@ -35,7 +35,7 @@ def beam_keep(active: Sequence[Candidate], width: int, beam_width: int) -> list[
 
 
 def keep_beams(
-    frontier: Sequence[Candidate], done: Sequence[Candidate], plan: StrategyConfig
+    frontier: Sequence[Candidate], done: Sequence[Candidate], plan: StrategyConfig, seed: int = 0
 ) -> list[Candidate]:
     """The keep rule: the top N/M unfinished paths, or none once N solutions have finished."""
     if len(done) >= len(frontier):
@@ -56,7 +56,7 @@ def allocate(kept: int, width: int) -> list[int]:
 
 
 def beam_expand(
-    frontier: Sequence[Candidate], plan: StrategyConfig
+    frontier: Sequence[Candidate], plan: StrategyConfig, seed: int = 0
 ) -> list[tuple[Candidate, list[int]]]:
     """The kept paths, best first, each with the slots its M children refill.
 

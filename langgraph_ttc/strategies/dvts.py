@@ -49,7 +49,7 @@ def dvts_keep(subtree: Sequence[Candidate]) -> Candidate | None:
 
 
 def keep_subtrees(
-    frontier: Sequence[Candidate], done: Sequence[Candidate], plan: StrategyConfig
+    frontier: Sequence[Candidate], done: Sequence[Candidate], plan: StrategyConfig, seed: int = 0
 ) -> list[Candidate]:
     """In each subtree still alive, its best child (a live subtree refilled all its slots)."""
     live = sorted({c.get("group", 0) for c in frontier if c.get("active") and not c.get("done")})
@@ -58,7 +58,7 @@ def keep_subtrees(
 
 
 def dvts_expand(
-    frontier: Sequence[Candidate], plan: StrategyConfig
+    frontier: Sequence[Candidate], plan: StrategyConfig, seed: int = 0
 ) -> list[tuple[Candidate, list[int]]]:
     """Each kept path with the slots of its own subtree: subtrees never mix."""
     out = []

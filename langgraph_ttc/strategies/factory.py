@@ -12,6 +12,7 @@ from langgraph_ttc.strategies.best_of_n import create_best_of_n_graph, select_be
 from langgraph_ttc.strategies.dvts import create_dvts_graph
 from langgraph_ttc.strategies.graph import StrategyGraph
 from langgraph_ttc.strategies.lookahead import create_lookahead_graph
+from langgraph_ttc.strategies.particle_filter import create_particle_filter_graph
 from langgraph_ttc.strategies.revision import create_revision_graph, select_revisions
 from langgraph_ttc.strategies.tree import select_search
 from langgraph_ttc.types import STRATEGIES, Candidate, Generator, StrategyConfig, Verifier
@@ -22,6 +23,7 @@ _TREE_BUILDERS = {
     "beam": create_beam_search_graph,
     "lookahead": create_lookahead_graph,
     "dvts": create_dvts_graph,
+    "particle_filter": create_particle_filter_graph,
 }
 
 
@@ -35,7 +37,8 @@ def create_strategy_graph(
     """Build the graph that runs ``config.strategy``.
 
     ``greedy``, ``majority`` and ``best_of_n`` share the best-of-N graph;
-    ``beam``, ``lookahead``, ``dvts``, ``revise`` and ``adaptive`` have their own.
+    ``beam``, ``lookahead``, ``dvts``, ``particle_filter``, ``revise`` and
+    ``adaptive`` have their own.
 
     Raises:
         TypeError: If ``config`` is not a ``StrategyConfig``.

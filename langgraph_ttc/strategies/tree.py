@@ -1,4 +1,4 @@
-"""The step-level tree-search loop that beam search, lookahead search and DVTS plug rules into.
+"""The step-level tree-search loop: beam search, lookahead, DVTS and particle filtering plug in.
 
 ``prepare -> generate -> [rollout] -> verify -> prune -> branch -> [rollout] -> verify -> ...
 -> select``: ``generate`` samples the first step of every path, ``verify``
