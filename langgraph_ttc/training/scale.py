@@ -47,9 +47,9 @@ SCALES = {
         eval_samples=16,
         sample_batch=16384,
     ),
-    # What this project's 2-core CPU machine runs in a working session: the
-    # reviser stages at the size that shipped (about 25 min), and policies,
-    # rollouts and the PRM at a size that finishes (not the shipped ones).
+    # Sized for this project's 2-core CPU. The revision data (293 s) and
+    # reviser-refine (262 s, 2 threads) made the shipped reviser; the policy,
+    # rollout and PRM stages are smaller than the shipped ones and untimed.
     "cpu": Scale(
         train_questions=20_000,
         policy_steps=300,

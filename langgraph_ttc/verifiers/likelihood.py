@@ -26,7 +26,6 @@ import itertools
 import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langgraph_ttc.formats import STEP_DELIMITER
@@ -44,7 +43,11 @@ from langgraph_ttc.verifiers.likelihood_common import (
     step_spans,
     steps_from_tokens,
 )
-from langgraph_ttc.verifiers.local_model import load_causal_lm, takes_logits_to_keep
+from langgraph_ttc.verifiers.local_model import (
+    load_causal_lm,
+    model_source,
+    takes_logits_to_keep,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -175,19 +178,7 @@ class TransformersLikelihoodVerifier(BaseVerifier):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {type(name).__name__}")
         self.template = check_template(template)
-        if isinstance(model, str | os.PathLike):
-            self._source: str | None = os.fspath(model)
-            self._model: Any = None
-            default_name = Path(self._source).name or self._source
-        elif hasattr(model, "forward") and hasattr(model, "config"):
-            self._source = None
-            self._model = model
-            default_name = str(getattr(model.config, "name_or_path", "") or type(model).__name__)
-            default_name = Path(default_name).name or default_name
-        else:
-            raise TypeError(
-                f"model must be a path, a hub id or a PreTrainedModel, got {type(model).__name__}"
-            )
+        self._source, self._model, default_name = model_source(model)
         self.name = name or f"likelihood:{default_name}"
         self.step_delimiter = step_delimiter
         self.batch_size = batch_size

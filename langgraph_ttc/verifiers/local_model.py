@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import inspect
+import os
+from pathlib import Path
 from typing import Any
 
-__all__ = ["load_causal_lm", "takes_logits_to_keep"]
+__all__ = ["load_causal_lm", "model_source", "takes_logits_to_keep"]
+
+
+def model_source(model: Any) -> tuple[str | None, Any, str]:
+    """``(source, loaded model, default name)`` of a path, hub id or loaded model.
+
+    Raises:
+        TypeError: For anything else.
+    """
+    if isinstance(model, str | os.PathLike):
+        source = os.fspath(model)
+        return source, None, Path(source).name or source
+    if hasattr(model, "forward") and hasattr(model, "config"):
+        name = str(getattr(model.config, "name_or_path", "") or type(model).__name__)
+        return None, model, Path(name).name or name
+    raise TypeError(
+        f"model must be a path, a hub id or a PreTrainedModel, got {type(model).__name__}"
+    )
 
 
 def load_causal_lm(
