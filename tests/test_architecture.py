@@ -28,6 +28,7 @@ FLOORS: dict[str, float] = {
     "strategies": 4,
     "defaults": 4,
     "chat": 5,
+    "cli_models": 4.5,  # the model options shared by ttc solve and ttc serve
     "cli": 5,
     "agents": 5,  # TTCMiddleware for langchain's create_agent
     "": 5,  # the package itself: it only re-exports, lazily

@@ -107,7 +107,7 @@ def serve(args: argparse.Namespace) -> int:
             f"ttc serve needs the [serve] extra (missing {exc.name!r}): "
             "pip install 'langgraph-ttc[serve]'"
         ) from None
-    from langgraph_ttc.cli import _build_models
+    from langgraph_ttc.cli_models import build_models as _build_models
     from langgraph_ttc.integrations.server.logs import log_config
     from langgraph_ttc.router import ComputePolicy
 
