@@ -40,6 +40,9 @@ class GenerationRequest:
         logprobs: Ask for each generated token's log-probability (adapters
             that can give them fill ``Completion.logprobs``; others leave it
             ``None``).
+        top_logprobs: Also ask for the ``top_logprobs`` most likely tokens at
+            each generated position with their log-probabilities (0: none);
+            adapters that can give them fill ``Completion.top_logprobs``.
     """
 
     prompt: Prompt
@@ -51,6 +54,7 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     logprobs: bool = False
+    top_logprobs: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.prompt, str):
@@ -67,6 +71,10 @@ class GenerationRequest:
             raise ValueError(f"max_tokens must be a positive int, got {self.max_tokens!r}")
         if not (self.temperature >= 0 and math.isfinite(self.temperature)):
             raise ValueError(f"temperature must be >= 0, got {self.temperature!r}")
+        if isinstance(self.top_logprobs, bool) or not isinstance(self.top_logprobs, int):
+            raise TypeError(f"top_logprobs must be an int, got {self.top_logprobs!r}")
+        if not 0 <= self.top_logprobs <= 20:
+            raise ValueError(f"top_logprobs must be in [0, 20], got {self.top_logprobs!r}")
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,9 @@ class Completion:
         prompt_tokens: Tokens the backend read for this sample (prompt + prefix).
         completion_tokens: Tokens it generated.
         logprobs: Per-token log-probabilities, where the backend gives them.
+        top_logprobs: Per generated position, the most likely tokens (as text)
+            and their log-probabilities, when the request asked for
+            ``top_logprobs`` and the backend gives them.
     """
 
     text: str
@@ -86,6 +97,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     logprobs: tuple[float, ...] | None = None
+    top_logprobs: tuple[dict[str, float], ...] | None = None
 
 
 @runtime_checkable
