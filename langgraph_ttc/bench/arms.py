@@ -45,6 +45,7 @@ __all__ = [
     "ARMS",
     "LARGE_GREEDY",
     "ROUTER",
+    "ROUTER_META_KEY",
     "Arm",
     "SweepShape",
     "arm_by_name",
@@ -174,6 +175,9 @@ ARMS: tuple[Arm, ...] = (
 
 ROUTER = "router"
 """The arm name of the compute-optimal router (suffixed with its policy's hash)."""
+
+ROUTER_META_KEY = "router_arm"
+"""The cache meta key naming the router arm the last sweep ran (``router:<hash>``)."""
 
 LARGE_GREEDY = "large_greedy"
 """The arm name of the reference model (``policy-large``) run greedily."""

@@ -15,6 +15,18 @@ killed sweep resumes where it stopped:
 5. ``reference``: the larger model, greedy, on ``eval_split``.
 
 A tqdm bar counts units (cached ones are counted at once).
+
+**Concurrency.** With ``concurrency=k > 1`` the graph stages (2, 4 and 5) run
+``k`` graph runs at once on one event loop (``ainvoke`` on the same compiled
+graph), so that the models can share forward passes across runs (a batching
+``TransformersGenerator``) or requests in flight (``OpenAIGenerator``'s own
+``max_concurrency`` caps them across all runs of the loop). A run's samples
+depend on its question and seed only (``runs.question_seed``), never on what
+runs beside it, so the results are those of a sequential sweep. Each unit is
+committed the moment it finishes; a kill loses at most the ``k`` units in
+flight. A unit's ``wall_s`` is then its own elapsed time, shared with the
+others in flight: the payload says how many (``concurrency``), and the
+report's compute times count ``wall_s / concurrency``.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ from typing import Any
 
 from langgraph_ttc.bench.arms import (
     LARGE_GREEDY,
+    ROUTER_META_KEY,
     Arm,
     config_key,
     policy_meta_key,
@@ -44,9 +57,10 @@ from langgraph_ttc.bench.pools import (
     build_revision_pool,
     build_sample_pool,
 )
-from langgraph_ttc.bench.runs import question_seed, run_graph
+from langgraph_ttc.bench.runs import question_seed
 from langgraph_ttc.bench.subsample import memoized_answers, pool_result, revision_result
 from langgraph_ttc.bench.sweep import SweepConfig
+from langgraph_ttc.bench.units import GraphUnit, execute_units
 from langgraph_ttc.router.policy import ComputePolicy
 from langgraph_ttc.types import StrategyConfig
 
@@ -86,6 +100,11 @@ class SweepRunner:
             ``ComputePolicy.default()``.
         progress: Show a tqdm bar on stderr.
         policy_out: Where to save a fitted policy.
+        concurrency: Graph runs in flight at once in the graph stages (1:
+            one after another, through the graphs' sync path).
+
+    Raises:
+        ValueError: If ``concurrency`` is not a positive int.
     """
 
     def __init__(
@@ -99,7 +118,10 @@ class SweepRunner:
         policy: ComputePolicy | None = None,
         progress: bool = True,
         policy_out: Path | None = None,
+        concurrency: int = 1,
     ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
         self.config = config
         self.models = models
         self.cache = cache
@@ -108,6 +130,7 @@ class SweepRunner:
         self.policy = policy
         self.progress = progress
         self.policy_out = policy_out
+        self.concurrency = concurrency
         self._graphs: dict[str, Any] = {}
         self._bar: Any = None
 
@@ -212,6 +235,7 @@ class SweepRunner:
         self.cache.add_session(
             {
                 "preset": self.config.name,
+                "concurrency": self.concurrency,
                 "computed": summary.computed,
                 "cached": summary.cached,
                 "wall_s": {k: round(v, 3) for k, v in summary.wall_s.items()},
@@ -336,6 +360,7 @@ class SweepRunner:
     ) -> None:
         from langgraph_ttc.strategies import create_strategy_graph
 
+        units = []
         for split, item, cfg, budget, seed, names in jobs:
             keys = [ResultKey(split, item.qid, name, budget, seed) for name in names]
             if all(k in have for k in keys):
@@ -350,11 +375,10 @@ class SweepRunner:
                     reviser=self.models.reviser,
                 ).compile()
             graph = self._graphs[key]
-            payload = run_graph(graph, item, budget, seed, self.checker)
-            payload["config"] = cfg.to_dict()
-            self.cache.put_results([(k, payload) for k in keys])
-            have.update(keys)
-            self._count(summary, "graphs", True)
+            units.append(
+                GraphUnit("graphs", graph, item, budget, seed, keys, {"config": cfg.to_dict()})
+            )
+        self._execute(summary, units, have)
 
     def _policy(self, summary: RunSummary) -> ComputePolicy | None:
         if self.policy is not None:
@@ -377,6 +401,8 @@ class SweepRunner:
         c = self.config
         name = router_arm(policy)
         self.cache.set_meta(policy_meta_key(name), policy.to_dict())
+        # Which router arm this sweep ran: `--report-only` reports it, whatever a refit says.
+        self.cache.set_meta(ROUTER_META_KEY, name)
         items = self.items[c.eval_split]
         jobs = [(i, b, s) for i in items for b in c.router_budgets for s in range(c.graph_seeds)]
         self._grow(len(jobs))
@@ -389,15 +415,14 @@ class SweepRunner:
                 policy=policy,
             ),
         )
+        units = []
         for item, budget, seed in jobs:
             key = ResultKey(c.eval_split, item.qid, name, budget, seed)
             if key in have:
                 self._count(summary, "router", False)
                 continue
-            payload = run_graph(graph, item, budget, seed, self.checker)
-            self.cache.put_result(key, payload)
-            have.add(key)
-            self._count(summary, "router", True)
+            units.append(GraphUnit("router", graph, item, budget, seed, [key]))
+        self._execute(summary, units, have)
 
     def _run_reference(self, summary: RunSummary, have: set[ResultKey]) -> None:
         from langgraph_ttc.strategies import create_best_of_n_graph
@@ -409,13 +434,38 @@ class SweepRunner:
         self._grow(len(items))
         greedy = StrategyConfig("greedy", n=1, temperature=0.0)
         graph = self._graph(LARGE_GREEDY, lambda: create_best_of_n_graph(large, config=greedy))
+        units = []
         for item in items:
             key = ResultKey(c.eval_split, item.qid, LARGE_GREEDY, 1, 0)
             if key in have:
                 self._count(summary, "reference", False)
                 continue
-            payload = run_graph(graph, item, 1, 0, self.checker)
-            payload["params"] = large.params
-            self.cache.put_result(key, payload)
-            have.add(key)
-            self._count(summary, "reference", True)
+            units.append(GraphUnit("reference", graph, item, 1, 0, [key], {"params": large.params}))
+        self._execute(summary, units, have)
+
+    # ------------------------------------------------------------------ executing graph runs
+
+    def _store(self, summary: RunSummary, unit: GraphUnit, payload: dict[str, Any]) -> None:
+        """Commit one finished unit at once (a kill never loses it)."""
+        payload.update(unit.extra)
+        if self.concurrency > 1:
+            payload["concurrency"] = self.concurrency
+        self.cache.put_results([(k, payload) for k in unit.keys])
+        summary.computed[unit.stage] = summary.computed.get(unit.stage, 0) + 1
+        self._tick(unit.stage)
+
+    def _execute(
+        self, summary: RunSummary, units: Sequence[GraphUnit], have: set[ResultKey]
+    ) -> None:
+        def store(unit: GraphUnit, payload: dict[str, Any]) -> None:
+            self._store(summary, unit, payload)
+            have.update(unit.keys)
+
+        m = self.models
+        execute_units(
+            units,
+            store,
+            checker=self.checker,
+            concurrency=self.concurrency,
+            models=(m.generator, m.verifier, m.reviser, m.large),
+        )
