@@ -8,7 +8,14 @@ verifiers and the training pipeline share them without importing each other
 from __future__ import annotations
 
 STEP_DELIMITER = "\n"
-"""Steps are lines: the verifiers and the step-level search cut solutions here."""
+"""The default step delimiter: the bundled models write one step a line.
+
+A graph's ``step_delimiter`` option (and ``TTCContext.step_delimiter`` for one
+run) replace it; the verifiers take their own ``step_delimiter``, which must agree.
+"""
+
+CHAT_STEP_DELIMITER = "\n\n"
+"""The step delimiter of chat models, which separate steps with a blank line."""
 
 STEP_TAG = "ки"
 """Math-Shepherd's step tag: a step-tag PRM is read at this token after each step."""

@@ -60,6 +60,8 @@ class TTCState(TypedDict, total=False):
         error: The backend error that stopped the run, if any.
         usage: Compute spent so far (summed by the reducer).
         started_at: Wall-clock start, for the deadline.
+        step_delimiter: Where steps are cut in this run (``prepare`` writes
+            the one in force: ``context.step_delimiter``, else the graph's).
     """
 
     question: str
@@ -74,6 +76,7 @@ class TTCState(TypedDict, total=False):
     error: str | None
     usage: Annotated[Usage, add_usage]
     started_at: float
+    step_delimiter: str
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,10 @@ class TTCContext:
         step_max_tokens: Cap on tokens per step in step-level search.
         deadline_s: Wall-clock limit for the run.
         tags: Extra tags on model calls, for tracing.
+        step_delimiter: Overrides the graph's step delimiter for this run
+            (``None``: the graph's ``step_delimiter`` option). Step-level
+            search stops, cuts and joins steps at it; a verifier with a
+            ``step_delimiter`` of its own must agree.
     """
 
     seed: int = 0
@@ -97,3 +104,4 @@ class TTCContext:
     step_max_tokens: int = 64
     deadline_s: float | None = None
     tags: tuple[str, ...] = ()
+    step_delimiter: str | None = None

@@ -1,11 +1,14 @@
 """Turning completions into candidates, and the prompts the nodes send.
 
-A step is one line. Steps are kept without their line break and without
-blank lines, and a candidate's ``text`` is always ``"\\n".join(steps)``.
+Steps end at the run's step delimiter (``"\\n"`` by default: a step is one
+line; ``"\\n\\n"`` for chat models, whose steps are paragraphs). Steps are
+kept without the delimiter, without trailing spaces and without blank ones,
+and a candidate's ``text`` is always ``delimiter.join(steps)``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from langgraph_ttc.formats import REVISE_PROMPT, STEP_DELIMITER
@@ -53,14 +56,27 @@ def revision_prompt(question: str, attempts: Sequence[str]) -> list[ChatMessage]
     return messages
 
 
-def split_lines(text: str) -> list[str]:
-    """Cut text into steps: one a line, trailing spaces and blank lines dropped."""
-    return [line.rstrip() for line in text.split(STEP_DELIMITER) if line.strip()]
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
 
 
-def prefix_of(steps: Sequence[str]) -> str:
-    """The partial solution a step request continues (empty for the first step)."""
-    return STEP_DELIMITER.join(steps) + STEP_DELIMITER if steps else ""
+def split_lines(text: str, delimiter: str = STEP_DELIMITER) -> list[str]:
+    """Cut text into steps at ``delimiter`` (one a line by default).
+
+    Blank steps are dropped, and each step loses its trailing spaces and any
+    blank lines it starts with (a model that writes three line breaks where
+    the delimiter is two), so that ``delimiter.join(steps)`` cuts back into
+    the same steps.
+    """
+    steps = (_LEADING_BLANK_LINES.sub("", part.rstrip()) for part in text.split(delimiter))
+    return [step for step in steps if step.strip()]
+
+
+def prefix_of(steps: Sequence[str], delimiter: str = STEP_DELIMITER) -> str:
+    """The partial solution a step request continues (empty for the first step).
+
+    It ends with ``delimiter``, so the model starts the next step.
+    """
+    return delimiter.join(steps) + delimiter if steps else ""
 
 
 def full_candidate(
@@ -71,15 +87,16 @@ def full_candidate(
     source: str,
     group: int | None = None,
     parent: str | None = None,
+    delimiter: str = STEP_DELIMITER,
 ) -> Candidate:
-    """A finished candidate from a full-solution completion.
+    """A finished candidate from a full-solution completion, cut into steps at ``delimiter``.
 
     An empty completion is a failed candidate: no answer, score 0, never sent
     to the verifier. Token log-probabilities, where the backend gave them,
     become the candidate's mean ``logprob``.
     """
-    steps = split_lines(completion.text)
-    text = STEP_DELIMITER.join(steps)
+    steps = split_lines(completion.text, delimiter)
+    text = delimiter.join(steps)
     cand = Candidate(
         id=cid,
         text=text,
@@ -112,21 +129,23 @@ def extend_path(
     parent: str | None = None,
     slot: int | None = None,
     round_: int | None = None,
+    delimiter: str = STEP_DELIMITER,
 ) -> Candidate:
     """A partial solution extended by one step (or finished, on the final round).
 
-    ``slot`` and ``round_`` place it in a tree search (see ``engine.tree``).
-    The path is done when the new step holds a final answer, came back empty or
-    was cut by length, or when ``final`` (the last round, which ran to the end).
+    ``slot`` and ``round_`` place it in a tree search (see ``engine.tree``);
+    ``delimiter`` cuts the new text into steps and joins the path. The path
+    is done when the new step holds a final answer, came back empty or was
+    cut by length, or when ``final`` (the last round, which ran to the end).
     """
-    new = split_lines(completion.text)
+    new = split_lines(completion.text, delimiter)
     steps = [*parent_steps, *new]
-    text = STEP_DELIMITER.join(steps)
+    text = delimiter.join(steps)
     done = (
         final
         or not new
         or completion.finish_reason == "length"
-        or extract_answer(STEP_DELIMITER.join(new)) is not None
+        or extract_answer(delimiter.join(new)) is not None
     )
     answer = extract_answer(text) if done and text else None
     failed = not new and answer is None

@@ -10,19 +10,24 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.state import TTCContext, TTCState
-from langgraph_ttc.types import Budget, StrategyConfig, Usage, add_usage, empty_usage
+from langgraph_ttc.types import Budget, StrategyConfig, Usage, Verifier, add_usage, empty_usage
 
 __all__ = [
     "budget_label",
     "call_metadata",
     "check_question",
+    "check_step_delimiter",
+    "check_verifier_delimiter",
     "context_of",
     "deadline_of",
     "derive_seed",
     "out_of_time",
     "plan_of",
     "resolve_plan",
+    "resolve_step_delimiter",
+    "step_delimiter_of",
     "usage_of",
 ]
 
@@ -39,6 +44,59 @@ def check_question(question: object) -> str:
     if not question.strip():
         raise ValueError("question must be a non-empty string")
     return question
+
+
+def check_step_delimiter(value: object, field: str = "step_delimiter") -> str:
+    """Raise unless ``value`` is a non-empty string (``"\\n"`` counts: it is all whitespace).
+
+    Raises:
+        TypeError: If it is not a string.
+        ValueError: If it is empty.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{field} must be a str, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{field} must be a non-empty string (a step delimiter such as '\\n')")
+    return value
+
+
+def check_verifier_delimiter(verifier: Verifier | None, delimiter: str, source: str) -> None:
+    """Raise unless a verifier that cuts steps itself cuts them where the run does.
+
+    A verifier's ``step_delimiter`` is fixed when it is built (it shapes its
+    template and where its scores are read), so the graph checks it rather
+    than passing its own: a mismatch would score steps the search never made.
+    A verifier without the attribute (a function verifier) is not checked.
+
+    Args:
+        verifier: The graph's verifier, if any.
+        delimiter: The run's step delimiter.
+        source: Where ``delimiter`` came from, for the message.
+
+    Raises:
+        ValueError: Naming both delimiters.
+    """
+    theirs = getattr(verifier, "step_delimiter", None)
+    if verifier is None or not isinstance(theirs, str) or theirs == delimiter:
+        return
+    name = getattr(verifier, "name", type(verifier).__name__)
+    raise ValueError(
+        f"step delimiter mismatch: {source} is {delimiter!r} but verifier {name!r} has "
+        f"step_delimiter={theirs!r}; build the verifier with step_delimiter={delimiter!r} "
+        f"or the graph with step_delimiter={theirs!r}"
+    )
+
+
+def resolve_step_delimiter(ctx: TTCContext, default: str) -> tuple[str, str]:
+    """The run's step delimiter (``context.step_delimiter`` > the graph's), and its source."""
+    if ctx.step_delimiter is not None:
+        return ctx.step_delimiter, "context.step_delimiter"
+    return default, "the graph's step_delimiter"
+
+
+def step_delimiter_of(state: TTCState) -> str:
+    """The step delimiter ``prepare`` wrote into the state (the default before it ran)."""
+    return state.get("step_delimiter") or STEP_DELIMITER
 
 
 def context_of(runtime: Runtime[TTCContext] | None) -> TTCContext:
@@ -65,6 +123,8 @@ def context_of(runtime: Runtime[TTCContext] | None) -> TTCContext:
         if not isinstance(ctx.budget, Mapping):
             raise TypeError(f"context.budget must be a Budget, got {type(ctx.budget).__name__}")
         ctx = replace(ctx, budget=Budget.from_dict(dict(ctx.budget)))
+    if ctx.step_delimiter is not None:
+        check_step_delimiter(ctx.step_delimiter, "context.step_delimiter")
     if ctx.deadline_s is not None and not (
         isinstance(ctx.deadline_s, int | float) and ctx.deadline_s > 0
     ):

@@ -13,9 +13,14 @@ from langgraph_ttc.budget import prompt_token_bound
 from langgraph_ttc.engine.calls import GenerateCall
 from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, extend_path, prefix_of
 from langgraph_ttc.engine.driver import NodeLogic, NodeRun, make_node
-from langgraph_ttc.engine.settings import budget_label, call_metadata, derive_seed, plan_of
+from langgraph_ttc.engine.settings import (
+    budget_label,
+    call_metadata,
+    derive_seed,
+    plan_of,
+    step_delimiter_of,
+)
 from langgraph_ttc.engine.tree import archive, slot_id, slots
-from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.state import TTCState
 from langgraph_ttc.types import Candidate, GenerationRequest, Generator, StrategyConfig
 
@@ -39,15 +44,16 @@ def make_branch_node(
 ) -> Any:
     """The ``branch`` node: one adapter call with one request per kept path.
 
-    Steps are lines (``stop=("\\n",)``, ``max_tokens=context.step_max_tokens``,
-    ``prefix`` = the path so far). The last round (``max_rounds - 1``) runs each
+    A step ends at the run's step delimiter (``stop=(delimiter,)``,
+    ``max_tokens=context.step_max_tokens``, ``prefix`` = the path so far,
+    ending with the delimiter). The last round (``max_rounds - 1``) runs each
     path to its end instead. Extending a path costs no generations (the path
     was paid for when its slot opened); tokens and FLOPs count as spent. A
     round is all or nothing: a half-expanded frontier is no tree search.
     """
 
     def logic(state: TTCState, run: NodeRun) -> NodeLogic:
-        ctx, plan = run.ctx, plan_of(state)
+        ctx, plan, delimiter = run.ctx, plan_of(state), step_delimiter_of(state)
         round_ = state.get("round", 0) + 1
         final = round_ >= plan.max_rounds - 1
         frontier = slots(state.get("candidates") or [], source)
@@ -60,7 +66,7 @@ def make_branch_node(
             samples=want,
             max_tokens=ctx.max_tokens if final else ctx.step_max_tokens,
             prompt_tokens=max(
-                prompt_token_bound(msgs, prefix_of(p["steps"])) for p, _ in plan_slots
+                prompt_token_bound(msgs, prefix_of(p["steps"], delimiter)) for p, _ in plan_slots
             ),
             params=generator.params,
             generations_per_sample=0.0,
@@ -69,11 +75,11 @@ def make_branch_node(
         requests = [
             GenerationRequest(
                 prompt=msgs,
-                prefix=prefix_of(parent["steps"]),
+                prefix=prefix_of(parent["steps"], delimiter),
                 n=len(idx),
                 max_tokens=cap.max_tokens,
                 temperature=plan.temperature,
-                stop=() if final else (STEP_DELIMITER,),
+                stop=() if final else (delimiter,),
                 seed=derive_seed(ctx.seed, "branch", round_, j),
             )
             for j, (parent, idx) in enumerate(plan_slots)
@@ -108,6 +114,7 @@ def make_branch_node(
                         parent=parent["id"],
                         slot=i,
                         round_=round_,
+                        delimiter=delimiter,
                     )
                 )
         run.emit(

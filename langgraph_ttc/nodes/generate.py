@@ -14,8 +14,13 @@ from langgraph_ttc.budget import prompt_token_bound
 from langgraph_ttc.engine.calls import GenerateCall, check_not_all_empty
 from langgraph_ttc.engine.candidates import PromptFn, question_prompt
 from langgraph_ttc.engine.driver import NodeLogic, NodeRun, make_node
-from langgraph_ttc.engine.settings import budget_label, call_metadata, derive_seed, plan_of
-from langgraph_ttc.formats import STEP_DELIMITER
+from langgraph_ttc.engine.settings import (
+    budget_label,
+    call_metadata,
+    derive_seed,
+    plan_of,
+    step_delimiter_of,
+)
 from langgraph_ttc.state import TTCState
 from langgraph_ttc.types import Candidate, Completion, GenerationRequest, Generator, StrategyConfig
 
@@ -42,17 +47,18 @@ class Sampling:
     Attributes:
         wanted: ``(plan, candidates) -> (new, reused)``: samples to draw, and
             finished ones already in the state that count as samples.
-        build: ``(plan, index, width, completion) -> Candidate``: the candidate
-            sample ``index`` (counting the reused ones) becomes; ``width`` is
-            the number of new samples drawn.
-        steps: Draw first steps (stop at a line break) instead of full solutions.
+        build: ``(plan, index, width, completion, delimiter) -> Candidate``:
+            the candidate sample ``index`` (counting the reused ones) becomes;
+            ``width`` is the number of new samples drawn, ``delimiter`` the
+            run's step delimiter (where the candidate's steps are cut).
+        steps: Draw first steps (stop at the step delimiter) instead of full solutions.
         cost: Generations one sample costs.
         groups: Sample indices per request (one request by default).
         temperature: The sampling temperature.
     """
 
     wanted: Callable[[StrategyConfig, Sequence[Candidate]], tuple[int, int]]
-    build: Callable[[StrategyConfig, int, int, Completion], Candidate]
+    build: Callable[[StrategyConfig, int, int, Completion, str], Candidate]
     steps: bool = False
     cost: Callable[[StrategyConfig], float] = _one_generation
     groups: Callable[[StrategyConfig, int], list[list[int]]] = one_request
@@ -73,7 +79,7 @@ def make_generate_node(
     """
 
     def logic(state: TTCState, run: NodeRun) -> NodeLogic:
-        ctx, plan = run.ctx, plan_of(state)
+        ctx, plan, delimiter = run.ctx, plan_of(state), step_delimiter_of(state)
         # A strategy that samples in rounds comes back here with the state's round bumped.
         round_ = state.get("round", 0)
         want, reused = sampling.wanted(plan, state.get("candidates") or [])
@@ -97,7 +103,7 @@ def make_generate_node(
                 n=len(members),
                 max_tokens=cap.max_tokens,
                 temperature=sampling.temperature(plan),
-                stop=(STEP_DELIMITER,) if stepwise else (),
+                stop=(delimiter,) if stepwise else (),
                 seed=derive_seed(ctx.seed, "generate", round_, g),
                 # A vote weighted by the model's own confidence needs token logprobs.
                 logprobs=plan.selection == "confidence",
@@ -121,7 +127,7 @@ def make_generate_node(
         check_not_all_empty([c for per in completions for c in per], generator)
         # A request that lost samples (status "partial") has fewer: its first members get them.
         new = [
-            sampling.build(plan, reused + i, cap.samples, comp)
+            sampling.build(plan, reused + i, cap.samples, comp, delimiter)
             for members, per in zip(groups, completions, strict=True)
             for i, comp in zip(members, per, strict=False)
         ]

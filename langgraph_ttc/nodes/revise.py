@@ -18,7 +18,13 @@ from langgraph_ttc.engine.candidates import (
     revision_prompt,
 )
 from langgraph_ttc.engine.driver import NodeLogic, NodeRun, make_node
-from langgraph_ttc.engine.settings import budget_label, call_metadata, derive_seed, plan_of
+from langgraph_ttc.engine.settings import (
+    budget_label,
+    call_metadata,
+    derive_seed,
+    plan_of,
+    step_delimiter_of,
+)
 from langgraph_ttc.state import TTCState
 from langgraph_ttc.types import Candidate, GenerationRequest, Generator, StrategyConfig
 
@@ -86,6 +92,7 @@ def make_revise_node(
                 source="revision",
                 group=g,
                 parent=chain[-1]["id"],
+                delimiter=step_delimiter_of(state),
             )
             for (g, chain), per in zip(live, completions, strict=True)
             if per  # a chain whose request failed for good (status "partial") gets no attempt

@@ -26,6 +26,7 @@ from langgraph_ttc import answers
 from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, full_candidate, question_prompt
 from langgraph_ttc.engine.settings import plan_of
 from langgraph_ttc.engine.tree import finished
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.nodes import Sampling, Selected, ballot, make_verify_node, probe_quota, vote
 from langgraph_ttc.state import TTCState
 from langgraph_ttc.strategies.graph import StrategyGraph, check_config, running, start_graph
@@ -88,6 +89,7 @@ def create_adaptive_graph(
     extract_answer: AnswerFn = answers.extract_answer,
     prompt: PromptFn = question_prompt,
     name: str = "adaptive",
+    step_delimiter: str = STEP_DELIMITER,
 ) -> StrategyGraph:
     """Build adaptive sampling: ``prepare -> (generate -> [verify] -> next round)* -> select``.
 
@@ -101,6 +103,9 @@ def create_adaptive_graph(
         extract_answer: Reads a solution's final answer.
         prompt: Builds the prompt from the question.
         name: Names the graph and its model calls in traces.
+        step_delimiter: Where a solution is cut into steps (and joined); the
+            verifier's ``step_delimiter`` must agree. ``"\\n"`` by default,
+            ``"\\n\\n"`` for chat models; ``context.step_delimiter`` overrides it.
 
     Returns:
         The uncompiled graph; compile it with your checkpointer.
@@ -113,8 +118,12 @@ def create_adaptive_graph(
     )
     plan = check_config(config, default, STRATEGIES, verifier, "create_adaptive_graph")
 
-    def build(plan: StrategyConfig, index: int, width: int, comp: Completion) -> Candidate:
-        return full_candidate(f"sample-{index}", comp, extract_answer, source="sample")
+    def build(
+        plan: StrategyConfig, index: int, width: int, comp: Completion, delimiter: str
+    ) -> Candidate:
+        return full_candidate(
+            f"sample-{index}", comp, extract_answer, source="sample", delimiter=delimiter
+        )
 
     def scored(state: TTCState) -> bool:
         return verifier is not None and plan_of(state).selection not in ("majority", "confidence")
@@ -128,6 +137,7 @@ def create_adaptive_graph(
         select=partial(select_adaptive, verified=verifier is not None),
         prompt=prompt,
         name=name,
+        step_delimiter=step_delimiter,
     )
     meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
 

@@ -80,7 +80,7 @@ BEAM = TreeSearch(
 def create_beam_search_graph(
     generator: Generator, **options: Unpack[SearchOptions]
 ) -> StrategyGraph:
-    """Build beam search over steps (lines), ranked by a PRM.
+    """Build beam search over steps (lines by default), ranked by a PRM.
 
     Finished solutions are set aside; the final pick is ``selection``
     (weighted best-of-N by default) over them. Costs N generations.
@@ -90,7 +90,7 @@ def create_beam_search_graph(
         verifier: The PRM (step scores, folded with ``config.fold``). Required.
         config: The default plan: N = ``n``, M = ``beam_width``. Defaults to
             N=16, M=4, 40 rounds.
-        extract_answer, prompt, name: See
+        extract_answer, prompt, name, step_delimiter: See
             :class:`~langgraph_ttc.strategies.tree.SearchOptions`.
 
     Raises:

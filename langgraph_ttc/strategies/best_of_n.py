@@ -17,6 +17,7 @@ from typing import Literal
 
 from langgraph_ttc import answers
 from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, full_candidate, question_prompt
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.nodes import (
     Sampling,
     Selected,
@@ -74,6 +75,7 @@ def create_best_of_n_graph(
     extract_answer: AnswerFn = answers.extract_answer,
     prompt: PromptFn = question_prompt,
     name: str = "best_of_n",
+    step_delimiter: str = STEP_DELIMITER,
 ) -> StrategyGraph:
     """Build best-of-N: ``prepare -> generate -> verify -> select``.
 
@@ -93,6 +95,9 @@ def create_best_of_n_graph(
         prompt: Builds the prompt from the question.
         name: Names the graph, and its model calls' steps in traces
             (``ttc_step``: ``{name}/generate``).
+        step_delimiter: Where a solution is cut into steps (and joined); the
+            verifier's ``step_delimiter`` must agree. ``"\\n"`` by default,
+            ``"\\n\\n"`` for chat models; ``context.step_delimiter`` overrides it.
 
     Returns:
         The uncompiled graph; compile it with your checkpointer.
@@ -107,8 +112,12 @@ def create_best_of_n_graph(
     plan = check_config(config, default, STRATEGIES, verifier, "create_best_of_n_graph")
     verified = verifier is not None
 
-    def build(plan: StrategyConfig, index: int, width: int, comp: Completion) -> Candidate:
-        return full_candidate(f"sample-{index}", comp, extract_answer, source="sample")
+    def build(
+        plan: StrategyConfig, index: int, width: int, comp: Completion, delimiter: str
+    ) -> Candidate:
+        return full_candidate(
+            f"sample-{index}", comp, extract_answer, source="sample", delimiter=delimiter
+        )
 
     builder = start_graph(
         generator,
@@ -119,6 +128,7 @@ def create_best_of_n_graph(
         select=partial(select_best_of_n, verified=verified),
         prompt=prompt,
         name=name,
+        step_delimiter=step_delimiter,
     )
     if verifier is None:
         builder.add_edge("generate", "select")

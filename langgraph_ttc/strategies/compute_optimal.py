@@ -40,6 +40,8 @@ from langgraph_ttc import answers
 from langgraph_ttc.engine.candidates import question_prompt
 from langgraph_ttc.engine.driver import RunnableCallable
 from langgraph_ttc.engine.graph import NamedStateGraph
+from langgraph_ttc.engine.settings import check_step_delimiter
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.router.difficulty import DifficultyEstimator, VerifierDifficulty
 from langgraph_ttc.router.policy import ComputePolicy
 from langgraph_ttc.router.route import DEFAULT_BUDGET, make_route_node
@@ -83,6 +85,7 @@ def create_ttc_graph(
     estimator: DifficultyEstimator | None = None,
     strategies: Iterable[str] = DEFAULT_STRATEGIES,
     name: str = "ttc",
+    step_delimiter: str = STEP_DELIMITER,
 ) -> StateGraph[TTCState, TTCContext, TTCInput, TTCOutput]:
     """Build the compute-optimal graph: ``route`` then the chosen strategy.
 
@@ -97,15 +100,20 @@ def create_ttc_graph(
             that need a verifier are left out when there is none; an explicit
             list must be runnable as given.
         name: The graph's name in traces.
+        step_delimiter: Where steps end. Only ``"\\n"`` for now: the router
+            cuts its probes at line breaks, so a routed run with another
+            delimiter would hand the strategies probes cut in the wrong place
+            (build a strategy graph directly for ``"\\n\\n"``).
 
     Returns:
         The uncompiled graph (state ``TTCState``, context ``TTCContext``).
 
     Raises:
         TypeError: For a policy or estimator of the wrong type.
-        ValueError: For an unknown strategy, or an explicitly requested one
-            that needs a missing verifier.
+        ValueError: For an unknown strategy, an explicitly requested one that
+            needs a missing verifier, or a step delimiter other than ``"\\n"``.
     """
+    _check_routed_delimiter(step_delimiter, "step_delimiter")
     policy = ComputePolicy.default() if policy is None else policy
     if not isinstance(policy, ComputePolicy):
         raise TypeError(f"policy must be a ComputePolicy, got {type(policy).__name__}")
@@ -149,7 +157,7 @@ def create_ttc_graph(
     for strategy in names:
         config = _builder_config(strategy, verifier)
         subgraph = create_strategy_graph(
-            config, generator, verifier=verifier, reviser=reviser
+            config, generator, verifier=verifier, reviser=reviser, step_delimiter=step_delimiter
         ).compile(name=strategy)
         builder.add_node(
             strategy,
@@ -157,6 +165,18 @@ def create_ttc_graph(
             metadata={"ttc_graph": name, "ttc_strategy": strategy},
         )
     return builder
+
+
+def _check_routed_delimiter(delimiter: object, field: str) -> None:
+    # The route node cuts its probes at STEP_DELIMITER (router/difficulty.py); until it
+    # takes the run's delimiter, another one would mix two cuts in one vote.
+    check_step_delimiter(delimiter, field)
+    if delimiter != STEP_DELIMITER:
+        raise ValueError(
+            f"{field}={delimiter!r}: the compute-optimal graph cuts its router probes at "
+            f"{STEP_DELIMITER!r} only; build a strategy graph (create_beam_search_graph, "
+            f"create_best_of_n_graph, ...) with step_delimiter={delimiter!r} instead"
+        )
 
 
 def _check_strategies(
@@ -205,9 +225,17 @@ def _strategy_node(strategy: str, subgraph: Any) -> RunnableCallable:
         }
         return {**config, "metadata": metadata}
 
+    def _check(runtime: Runtime[TTCContext]) -> None:
+        ctx = getattr(runtime, "context", None)
+        value = ctx.get("step_delimiter") if isinstance(ctx, Mapping) else None
+        value = getattr(ctx, "step_delimiter", value)
+        if value is not None:
+            _check_routed_delimiter(value, "context.step_delimiter")
+
     def run(
         state: TTCState, runtime: Runtime[TTCContext], config: RunnableConfig
     ) -> dict[str, Any]:
+        _check(runtime)
         out = subgraph.invoke(
             _inputs(state), _config(state, config), context=runtime.context, output_keys=keys
         )
@@ -216,6 +244,7 @@ def _strategy_node(strategy: str, subgraph: Any) -> RunnableCallable:
     async def arun(
         state: TTCState, runtime: Runtime[TTCContext], config: RunnableConfig
     ) -> dict[str, Any]:
+        _check(runtime)
         out = await subgraph.ainvoke(
             _inputs(state), _config(state, config), context=runtime.context, output_keys=keys
         )

@@ -98,7 +98,7 @@ def create_dvts_graph(generator: Generator, **options: Unpack[SearchOptions]) ->
         generator: The policy.
         verifier: The PRM. Required.
         config: The default plan: N = ``n``, M = ``beam_width``. Defaults to N=16, M=4.
-        extract_answer, prompt, name: See
+        extract_answer, prompt, name, step_delimiter: See
             :class:`~langgraph_ttc.strategies.tree.SearchOptions`.
 
     Raises:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.nodes import Selected
 from langgraph_ttc.strategies.adaptive import create_adaptive_graph, select_adaptive
 from langgraph_ttc.strategies.beam_search import create_beam_search_graph
@@ -33,12 +34,14 @@ def create_strategy_graph(
     *,
     verifier: Verifier | None = None,
     reviser: Generator | None = None,
+    step_delimiter: str = STEP_DELIMITER,
 ) -> StrategyGraph:
     """Build the graph that runs ``config.strategy``.
 
     ``greedy``, ``majority`` and ``best_of_n`` share the best-of-N graph;
     ``beam``, ``lookahead``, ``dvts``, ``particle_filter``, ``revise`` and
-    ``adaptive`` have their own.
+    ``adaptive`` have their own. ``step_delimiter`` is the graph's (where
+    steps end; the verifier's must agree).
 
     Raises:
         TypeError: If ``config`` is not a ``StrategyConfig``.
@@ -48,16 +51,28 @@ def create_strategy_graph(
         raise TypeError(f"config must be a StrategyConfig, got {type(config).__name__}")
     strategy = config.strategy
     if strategy in ("greedy", "majority", "best_of_n"):
-        return create_best_of_n_graph(generator, verifier=verifier, config=config)
+        return create_best_of_n_graph(
+            generator, verifier=verifier, config=config, step_delimiter=step_delimiter
+        )
     if strategy == "revise":
-        return create_revision_graph(generator, verifier=verifier, reviser=reviser, config=config)
+        return create_revision_graph(
+            generator,
+            verifier=verifier,
+            reviser=reviser,
+            config=config,
+            step_delimiter=step_delimiter,
+        )
     if strategy == "adaptive":
-        return create_adaptive_graph(generator, verifier=verifier, config=config)
+        return create_adaptive_graph(
+            generator, verifier=verifier, config=config, step_delimiter=step_delimiter
+        )
     if strategy not in _TREE_BUILDERS:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
     if verifier is None:
         raise ValueError(config.requirement_error(has_verifier=False))
-    return _TREE_BUILDERS[strategy](generator, verifier=verifier, config=config)
+    return _TREE_BUILDERS[strategy](
+        generator, verifier=verifier, config=config, step_delimiter=step_delimiter
+    )
 
 
 def select_answer(

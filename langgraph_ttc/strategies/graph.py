@@ -8,7 +8,9 @@ from langgraph.graph import END, START, StateGraph
 
 from langgraph_ttc.engine.candidates import PromptFn
 from langgraph_ttc.engine.graph import NamedStateGraph
+from langgraph_ttc.engine.settings import check_step_delimiter, check_verifier_delimiter
 from langgraph_ttc.engine.tree import slots
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.nodes import (
     Sampling,
     SelectRule,
@@ -64,11 +66,20 @@ def start_graph(
     select: SelectRule,
     prompt: PromptFn,
     name: str,
+    step_delimiter: str = STEP_DELIMITER,
 ) -> StrategyGraph:
     """A strategy graph with its common nodes: ``START -> prepare -> generate``, ``select -> END``.
 
     The strategy adds what happens between ``generate`` and ``select``.
+    ``step_delimiter`` is the graph's (``context.step_delimiter`` overrides it
+    for a run); a verifier that cuts steps elsewhere is refused here, early.
+
+    Raises:
+        TypeError, ValueError: For a step delimiter that is not a non-empty
+            string, or one that differs from the verifier's ``step_delimiter``.
     """
+    check_step_delimiter(step_delimiter)
+    check_verifier_delimiter(verifier, step_delimiter, "the graph's step_delimiter")
     meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
     builder: StrategyGraph = NamedStateGraph(
         name=name,
@@ -80,7 +91,12 @@ def start_graph(
     builder.add_node(
         "prepare",
         make_prepare_node(
-            graph=name, default=plan, strategies=strategies, generator=generator, verifier=verifier
+            graph=name,
+            default=plan,
+            strategies=strategies,
+            generator=generator,
+            verifier=verifier,
+            step_delimiter=step_delimiter,
         ),
         metadata=meta,
     )

@@ -21,9 +21,14 @@ from langgraph_ttc.engine.calls import GenerateCall, ScoreCall
 from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, prefix_of, question_prompt
 from langgraph_ttc.engine.candidates import split_lines as lines
 from langgraph_ttc.engine.driver import NodeLogic, NodeRun, make_node
-from langgraph_ttc.engine.settings import budget_label, call_metadata, derive_seed, plan_of
+from langgraph_ttc.engine.settings import (
+    budget_label,
+    call_metadata,
+    derive_seed,
+    plan_of,
+    step_delimiter_of,
+)
 from langgraph_ttc.engine.tree import slots
-from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.nodes.verify import check_verifier_budget
 from langgraph_ttc.state import TTCState
 from langgraph_ttc.strategies.beam_search import beam_expand, keep_beams
@@ -57,7 +62,7 @@ def make_rollout_node(
     """
 
     def logic(state: TTCState, run: NodeRun) -> NodeLogic:
-        ctx, plan = run.ctx, plan_of(state)
+        ctx, plan, delimiter = run.ctx, plan_of(state), step_delimiter_of(state)
         round_ = state.get("round", 0)
         targets = [
             c
@@ -70,7 +75,7 @@ def make_rollout_node(
         rolls: list[list[str]] = [[] for _ in targets]
         alive = list(range(len(targets)))
         for depth in range(plan.lookahead):
-            prefixes = [prefix_of([*targets[i]["steps"], *rolls[i]]) for i in alive]
+            prefixes = [prefix_of([*targets[i]["steps"], *rolls[i]], delimiter) for i in alive]
             cap = run.cap(
                 samples=len(alive),
                 max_tokens=ctx.step_max_tokens,
@@ -88,7 +93,7 @@ def make_rollout_node(
                         n=1,
                         max_tokens=cap.max_tokens,
                         temperature=0.0,
-                        stop=(STEP_DELIMITER,),
+                        stop=(delimiter,),
                         seed=derive_seed(ctx.seed, f"rollout{depth}", round_, i),
                     )
                     for i, p in zip(alive, prefixes, strict=True)
@@ -101,21 +106,19 @@ def make_rollout_node(
             for i, per in zip(alive, completions, strict=True):
                 if not per:  # its request failed for good (status "partial"): rollout ends
                     continue
-                new = lines(per[0].text)
+                new = lines(per[0].text, delimiter)
                 rolls[i].extend(new)
                 ends = (
                     not new
                     or per[0].finish_reason == "length"
-                    or extract_answer(STEP_DELIMITER.join(new)) is not None
+                    or extract_answer(delimiter.join(new)) is not None
                 )
                 if not ends:
                     still.append(i)
             alive = still
             if not alive:
                 break
-        texts = [
-            STEP_DELIMITER.join([*c["steps"], *r]) for c, r in zip(targets, rolls, strict=True)
-        ]
+        texts = [delimiter.join([*c["steps"], *r]) for c, r in zip(targets, rolls, strict=True)]
         check_verifier_budget(run, state["question"], texts)
         result = yield ScoreCall(
             verifier,
@@ -169,7 +172,7 @@ def create_lookahead_graph(generator: Generator, **options: Unpack[SearchOptions
         generator: The policy (also runs the rollouts).
         verifier: The PRM. Required.
         config: The default plan. Defaults to N=16, M=4, k=1.
-        extract_answer, prompt, name: See
+        extract_answer, prompt, name, step_delimiter: See
             :class:`~langgraph_ttc.strategies.tree.SearchOptions`.
 
     Raises:

@@ -132,7 +132,7 @@ PARTICLES = TreeSearch(
 def create_particle_filter_graph(
     generator: Generator, **options: Unpack[SearchOptions]
 ) -> StrategyGraph:
-    """Build particle filtering over steps (lines), the PRM score as the likelihood.
+    """Build particle filtering over steps (lines by default), the PRM score as the likelihood.
 
     The answer is the plan's ``selection`` (weighted best-of-N unless set)
     over the particles that finished; N generations in all.
@@ -143,7 +143,7 @@ def create_particle_filter_graph(
             each particle (``config.fold``). Required.
         config: The default plan: ``n`` particles weighted at
             ``pf_temperature`` (default N=16, temperature 1, 40 rounds).
-        extract_answer, prompt, name: As for every tree search
+        extract_answer, prompt, name, step_delimiter: As for every tree search
             (:class:`~langgraph_ttc.strategies.tree.SearchOptions`).
 
     Raises:

@@ -28,6 +28,7 @@ from langgraph_ttc.engine.candidates import (
 from langgraph_ttc.engine.candidates import revision_prompt as default_revision_prompt
 from langgraph_ttc.engine.settings import plan_of
 from langgraph_ttc.engine.tree import rank
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.nodes import (
     Sampling,
     Selected,
@@ -163,6 +164,7 @@ def create_revision_graph(
     prompt: PromptFn = question_prompt,
     revision_prompt: RevisionPromptFn = default_revision_prompt,
     name: str = "revision",
+    step_delimiter: str = STEP_DELIMITER,
 ) -> StrategyGraph:
     """Build revisions: ``n // sequential`` parallel chains of ``sequential`` attempts.
 
@@ -185,6 +187,9 @@ def create_revision_graph(
             earlier attempts (default: ``[user: question, assistant: attempt,
             user: REVISE_PROMPT, ...]``).
         name: Names the model calls in traces.
+        step_delimiter: Where a solution is cut into steps (and joined); the
+            verifier's ``step_delimiter`` must agree. ``"\\n"`` by default,
+            ``"\\n\\n"`` for chat models; ``context.step_delimiter`` overrides it.
 
     Raises:
         TypeError, ValueError: For a config of another strategy, or n < sequential.
@@ -194,8 +199,17 @@ def create_revision_graph(
     )
     verified = verifier is not None
 
-    def first_attempt(plan: StrategyConfig, chain: int, width: int, comp: Completion) -> Candidate:
-        return full_candidate(f"sample-{chain}", comp, extract_answer, source="sample", group=chain)
+    def first_attempt(
+        plan: StrategyConfig, chain: int, width: int, comp: Completion, delimiter: str
+    ) -> Candidate:
+        return full_candidate(
+            f"sample-{chain}",
+            comp,
+            extract_answer,
+            source="sample",
+            group=chain,
+            delimiter=delimiter,
+        )
 
     builder = start_graph(
         generator,
@@ -207,6 +221,7 @@ def create_revision_graph(
         sampling=Sampling(wanted=first_attempts_wanted, build=first_attempt),
         select=partial(select_revisions, verified=verified),
         verifier=verifier,
+        step_delimiter=step_delimiter,
     )
     meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
     builder.add_node(

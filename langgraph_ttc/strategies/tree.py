@@ -20,6 +20,7 @@ from typing_extensions import TypedDict
 from langgraph_ttc import answers
 from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, extend_path, question_prompt
 from langgraph_ttc.engine.tree import slot_id
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.nodes import (
     ExpandRule,
     KeepRule,
@@ -57,6 +58,10 @@ class SearchOptions(TypedDict, total=False):
             holds one is finished); ``answers.extract_answer`` by default.
         prompt: Builds the prompt from the question; one user turn by default.
         name: Names the graph's model calls in traces (``beam_search/branch``).
+        step_delimiter: Where a step ends: the search stops each step there,
+            cuts and joins paths with it, and the verifier must cut there too.
+            ``"\\n"`` (one step a line, the bundled models) by default;
+            ``"\\n\\n"`` for chat models. ``context.step_delimiter`` overrides it.
     """
 
     verifier: Required[Verifier]
@@ -64,6 +69,7 @@ class SearchOptions(TypedDict, total=False):
     extract_answer: AnswerFn
     prompt: PromptFn
     name: str
+    step_delimiter: str
 
 
 RolloutFactory = Callable[..., Any]
@@ -123,6 +129,7 @@ class TreeSearch:
             extract_answer=options.get("extract_answer", answers.extract_answer),
             prompt=options.get("prompt", question_prompt),
             name=options.get("name", self.builder.removeprefix("create_").removesuffix("_graph")),
+            step_delimiter=options.get("step_delimiter", STEP_DELIMITER),
         )
 
     def sampling(self, extract_answer: AnswerFn) -> Sampling:
@@ -131,7 +138,9 @@ class TreeSearch:
         def wanted(plan: StrategyConfig, cands: object) -> tuple[int, int]:
             return plan.n, 0
 
-        def build(plan: StrategyConfig, index: int, width: int, comp: Completion) -> Candidate:
+        def build(
+            plan: StrategyConfig, index: int, width: int, comp: Completion, delimiter: str
+        ) -> Candidate:
             group = self.group_of(plan, index, width) if self.group_of else None
             return extend_path(
                 slot_id(self.source, index),
@@ -143,6 +152,7 @@ class TreeSearch:
                 group=group,
                 slot=index,
                 round_=0,
+                delimiter=delimiter,
             )
 
         extra: dict[str, Any] = {}
@@ -170,11 +180,13 @@ def build_tree_graph(
     extract_answer: AnswerFn,
     prompt: PromptFn,
     name: str,
+    step_delimiter: str = STEP_DELIMITER,
 ) -> StrategyGraph:
     """Assemble a tree-search graph from a strategy's rules.
 
     The search's ``rollout`` node runs before ``verify`` when it has one. The
-    final pick is :func:`select_search`.
+    final pick is :func:`select_search`. ``step_delimiter`` is the graph's
+    (see :class:`SearchOptions`).
     """
     meta = {"ttc_graph": name, "ttc_strategy": plan.strategy}
     builder = start_graph(
@@ -186,6 +198,7 @@ def build_tree_graph(
         select=select_search,
         prompt=prompt,
         name=name,
+        step_delimiter=step_delimiter,
     )
     scorer = "verify"
     if search.rollout is not None:
