@@ -21,6 +21,8 @@ from langgraph_ttc.models import BackendError, OpenAIGenerator, PartialBatchErro
 from langgraph_ttc.suite.tokenizer import build_tokenizer
 from langgraph_ttc.types import GenerationRequest, Generator
 
+_CHAR_TOKENIZER = build_tokenizer()
+
 
 class FakeOpenAI:
     """A scripted OpenAI-compatible server.
@@ -40,6 +42,9 @@ class FakeOpenAI:
         self.texts: dict[str, str] = {}
         self.finish = "length"
         self.logprobs: list[dict[str, Any]] | None = None
+        self.completion_logprobs: dict[str, Any] | None = None
+        self.adds_bos = False  # count a BOS of its own in /completions prompts
+        self.same_text = False  # every choice the same text (a repeated seed)
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.in_flight = 0
@@ -110,6 +115,8 @@ class FakeOpenAI:
         choices = []
         for i in range(n):
             text = self.texts.get(key, f"s{body.get('seed')}-{i}-{len(self.bodies)}")
+            if self.same_text:
+                text = self.texts.get(key, "the same sample every time")
             if fault == "nulltext":
                 text = None  # type: ignore[assignment]
             choice: dict[str, Any] = {"index": i, "finish_reason": self.finish}
@@ -119,11 +126,16 @@ class FakeOpenAI:
                     choice["logprobs"] = {"content": self.logprobs}
             else:
                 choice["text"] = text
+                if self.completion_logprobs is not None:
+                    choice["logprobs"] = self.completion_logprobs
             choices.append(choice)
         out: dict[str, Any] = {"id": "c", "object": "x", "created": 0, "model": "m"}
         out["choices"] = choices
         if self.usage:
-            out["usage"] = {"prompt_tokens": 10, "completion_tokens": 7 * n, "total_tokens": 0}
+            prompt = 10
+            if not chat:  # the bundled tokenizer's count: one token a character
+                prompt = len(_CHAR_TOKENIZER.encode(body["prompt"])) + int(self.adds_bos)
+            out["usage"] = {"prompt_tokens": prompt, "completion_tokens": 7 * n, "total_tokens": 0}
         return 200, json.dumps(out).encode(), js
 
 
@@ -258,7 +270,9 @@ def test_completions_mode_renders_chat_prompts(fake: FakeOpenAI) -> None:
     (out,) = gen.generate([GenerationRequest(msgs, prefix="1+2=3\n", n=2)])
     assert len(out) == 2
     assert fake.paths[0] == "/v1/completions"
-    assert fake.bodies[0]["prompt"] == "<s>1+2\n1+2=3\n"
+    # bodies[0] is the BOS probe: this server adds no BOS, so the template's stays
+    assert fake.bodies[0]["max_tokens"] == 1 and gen.server_adds_bos is False
+    assert fake.bodies[1]["prompt"] == "<s>1+2\n1+2=3\n"
     gen.generate([GenerationRequest("raw text")])
     assert fake.bodies[-1]["prompt"] == "raw text"
 
@@ -398,7 +412,9 @@ def test_every_sample_failing_is_a_plain_backend_error(fake: FakeOpenAI) -> None
         ({"params": 0}, ValueError, "params"),
         ({"extra_body": []}, TypeError, "extra_body"),
         ({"supports_n": "yes"}, TypeError, "supports_n"),
-        ({"mode": "completions", "logprobs": True}, ValueError, "logprobs"),
+        ({"server_adds_bos": "yes"}, TypeError, "server_adds_bos"),
+        ({"top_k": 1.5}, TypeError, "top_k"),
+        ({"min_p": -0.1}, ValueError, "min_p"),
     ],
 )
 def test_bad_constructor_arguments(

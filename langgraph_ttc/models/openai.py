@@ -3,49 +3,54 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
+import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import openai
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from langgraph_ttc.models.base import (
     as_messages,
     check_result_shape,
-    cut_at_stop,
-    estimate_tokens,
     run_sync,
-    split_total,
     validate_requests,
 )
 from langgraph_ttc.models.errors import BackendError, PartialBatchError, local_extra_error
-from langgraph_ttc.models.openai_faults import (
-    describe,
-    gave_up,
-    is_retryable,
-    malformed,
-    retry_wait,
+from langgraph_ttc.models.openai_compat import (
+    EMPTY_CONTINUATION,
+    IdenticalSamplesWarning,
+    bos_unknown,
+    bos_verdict,
+    check_options,
+    identical_samples,
+    is_openai_api,
+    repeated,
+    sampling_fields,
+    strip_bos,
 )
+from langgraph_ttc.models.openai_faults import CHAT_PREFIX_HINT, send_with_retries
 from langgraph_ttc.models.openai_payloads import (
     PreparedRequest,
-    chat_logprobs,
-    read_choices,
+    count_text,
+    parse_completions,
     request_kwargs,
 )
 from langgraph_ttc.types import Completion, GenerationRequest
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 @dataclass
 class _LoopState:
     client: openai.AsyncOpenAI
     semaphore: asyncio.Semaphore
+    bos_lock: asyncio.Lock
 
 
 class OpenAIGenerator:
@@ -60,33 +65,32 @@ class OpenAIGenerator:
     when the request has a seed, so seeded servers do not repeat one sample.
 
     **Prefixes.** ``completions`` mode sends the rendered prompt plus the prefix as
-    raw text (chat prompts are rendered with ``tokenizer``'s chat template, which
-    is then required). ``chat`` mode cannot continue a partial answer with plain
-    chat: a non-empty prefix is sent as a final assistant message with
-    ``continue_final_message=True, add_generation_prompt=False`` in the body, which
-    vLLM (and SGLang) understand; other servers reject those fields (a clear
-    ``BackendError``) and need ``mode="completions"``.
+    raw text (chat prompts need ``tokenizer``'s chat template). ``chat`` mode sends
+    the prefix as a final assistant message with ``continue_final_message=True,
+    add_generation_prompt=False`` (vLLM, SGLang, llama.cpp's server).
+
+    **Local servers** (see :mod:`langgraph_ttc.models.openai_compat`): a
+    template-rendered BOS is left out when the server adds its own (one probe
+    finds out); a chat server that ignores ``continue_final_message`` and answers
+    empty is a ``BackendError`` that says to use ``mode="completions"``;
+    ``top_k``, ``min_p`` and the repetition penalty are sent switched off unless
+    set (not to OpenAI's API, which rejects unknown fields; ``extra_body`` wins);
+    identical samples at ``temperature > 0`` raise ``IdenticalSamplesWarning``,
+    logged and kept in ``warnings_seen``.
 
     **Stops** are passed to the server, and the text is cut before the first stop
     string anyway (``transformers serve`` with continuous batching ignores them).
 
-    **Token counts** come from the response's ``usage``: what the server billed,
-    so a server that overran a stop string is charged in full. With ``n`` choices
-    in one response, the prompt was read once: its tokens are split over the
-    choices so that their sum is the billed count, and completion tokens are split
-    in proportion to each choice's text length, again summing to the billed count.
-    Without ``usage``, tokens are counted with ``tokenizer`` when given (plus one
-    for the stop or EOS token of a stopped sample), else *estimated* at four
-    characters a token.
+    **Token counts** come from the response's ``usage`` (what the server billed;
+    with ``n`` choices the prompt's count is split over them, the completion's in
+    proportion to text length), else from ``tokenizer`` (plus one for a stopped
+    sample's stop token), else *estimated* at four characters a token.
 
-    **Faults.** The SDK's own retries are off; timeouts, connection errors, 429,
-    5xx and malformed bodies (non-JSON, no choices, a choice without text) are
-    retried with exponential backoff and jitter (``Retry-After`` is honoured up to
-    30 s). Another 4xx, or exhausted retries, fails the sample for good. When
-    every sample of a call failed, ``BackendError`` names the endpoint, the
-    status and the last error; when some came back, ``PartialBatchError`` (a
-    ``BackendError``) carries them, request by request, so that nothing that
-    came back is lost.
+    **Faults.** Timeouts, connection errors, 429, 5xx and malformed bodies are
+    retried with exponential backoff and jitter (``Retry-After`` honoured up to
+    30 s); another 4xx, or exhausted retries, fails the sample for good. When
+    every sample of a call failed, ``BackendError`` names the endpoint, the status
+    and the last error; when some came back, ``PartialBatchError`` carries them.
 
     Args:
         model: The model name the endpoint serves.
@@ -103,9 +107,19 @@ class OpenAIGenerator:
             completions mode and counting tokens when the server reports none.
         name: Name in traces and reports; defaults to ``openai:<model>``.
         extra_body: Extra JSON fields sent with every request.
-        logprobs: Ask for token log-probabilities (chat mode only).
+        logprobs: Ask for token log-probabilities on every request.
         retry_backoff: First backoff in seconds (it doubles, plus up to this much jitter).
         max_backoff: Cap on one backoff, in seconds.
+        server_adds_bos: Whether the server adds a BOS to ``/completions``
+            prompts; ``None`` finds out (completions mode, BOS-rendering template).
+        continues_prefix: Whether the server continues a final assistant message
+            in chat mode; ``None`` checks the replies, ``True`` trusts them.
+        neutral_sampling: Send ``top_k``/``min_p``/repetition penalty switched
+            off unless set; ``None``: yes, except to OpenAI's API.
+        top_k: Top-k to send (``None``: off when neutral, else the server's).
+        min_p: Min-p to send.
+        repetition_penalty: Repetition penalty to send (as ``repetition_penalty``
+            and ``repeat_penalty``).
     """
 
     ls_provider = "openai"
@@ -129,13 +143,26 @@ class OpenAIGenerator:
         logprobs: bool = False,
         retry_backoff: float = 0.5,
         max_backoff: float = 8.0,
+        server_adds_bos: bool | None = None,
+        continues_prefix: bool | None = None,
+        neutral_sampling: bool | None = None,
+        top_k: int | None = None,
+        min_p: float | None = None,
+        repetition_penalty: float | None = None,
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ValueError(f"model must be a non-empty str, got {model!r}")
         if mode not in ("chat", "completions"):
             raise ValueError(f"mode must be 'chat' or 'completions', got {mode!r}")
-        if supports_n not in (None, True, False):
-            raise TypeError(f"supports_n must be a bool or None, got {supports_n!r}")
+        check_options(
+            supports_n=supports_n,
+            server_adds_bos=server_adds_bos,
+            continues_prefix=continues_prefix,
+            neutral_sampling=neutral_sampling,
+            top_k=top_k,
+            min_p=min_p,
+            repetition_penalty=repetition_penalty,
+        )
         for field, value in (("max_concurrency", max_concurrency), ("max_retries", max_retries)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{field} must be an int, got {value!r}")
@@ -158,8 +185,6 @@ class OpenAIGenerator:
             raise ValueError(f"params must be a positive int or None, got {params!r}")
         if extra_body is not None and not isinstance(extra_body, dict):
             raise TypeError(f"extra_body must be a dict, got {type(extra_body).__name__}")
-        if logprobs and mode != "chat":
-            raise ValueError("logprobs=True is supported in chat mode only")
         self.model = model
         self.base_url = (
             base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
@@ -176,6 +201,19 @@ class OpenAIGenerator:
         self.logprobs = logprobs
         self.retry_backoff = float(retry_backoff)
         self.max_backoff = float(max_backoff)
+        self.server_adds_bos = server_adds_bos
+        self.continues_prefix = continues_prefix
+        self.neutral_sampling = (
+            not is_openai_api(self.base_url) if neutral_sampling is None else neutral_sampling
+        )
+        self.sampling = sampling_fields(
+            neutral=self.neutral_sampling,
+            top_k=top_k,
+            min_p=min_p,
+            repetition_penalty=repetition_penalty,
+        )
+        self.warnings_seen: list[str] = []
+        """Warnings about the server's replies so far (repeated samples, BOS)."""
         self._tokenizer_arg = tokenizer
         self._tokenizer: Any = None
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
@@ -251,8 +289,6 @@ class OpenAIGenerator:
         if state is not None:
             await state.client.close()
 
-    # ------------------------------------------------------------------ request building
-
     def _new_state(self) -> _LoopState:
         client = openai.AsyncOpenAI(
             api_key=self._api_key,
@@ -260,27 +296,30 @@ class OpenAIGenerator:
             timeout=self.timeout,
             max_retries=0,  # tenacity retries, with our policy
         )
-        return _LoopState(client, asyncio.Semaphore(self.max_concurrency))
+        return _LoopState(client, asyncio.Semaphore(self.max_concurrency), asyncio.Lock())
 
     def _prepare(self, req: GenerationRequest) -> PreparedRequest:
-        body = dict(self.extra_body)
+        body = {**self.sampling, **self.extra_body}
         if self.mode == "chat":
             messages = as_messages(req.prompt)
             if req.prefix:
+                if self.continues_prefix is False:
+                    raise BackendError(EMPTY_CONTINUATION, backend=self.name)
                 messages.append({"role": "assistant", "content": req.prefix})
                 body.update(continue_final_message=True, add_generation_prompt=False)
             return PreparedRequest(req, messages, None, body)
         if isinstance(req.prompt, str):
-            text = req.prompt
-        else:
-            tok = self.tokenizer
-            if tok is None or not getattr(tok, "chat_template", None):
-                raise ValueError(
-                    f"{self.name}: chat-message prompts in completions mode need a tokenizer "
-                    "with a chat template (pass tokenizer=...), or use mode='chat'"
-                )
-            text = tok.apply_chat_template(req.prompt, add_generation_prompt=True, tokenize=False)
-        return PreparedRequest(req, None, text + req.prefix, body)
+            return PreparedRequest(req, None, req.prompt + req.prefix, body)
+        tok = self.tokenizer
+        if tok is None or not getattr(tok, "chat_template", None):
+            raise ValueError(
+                f"{self.name}: chat-message prompts in completions mode need a tokenizer "
+                "with a chat template (pass tokenizer=...), or use mode='chat'"
+            )
+        text = str(tok.apply_chat_template(req.prompt, add_generation_prompt=True, tokenize=False))
+        bos = getattr(tok, "bos_token", None)
+        bos = bos if isinstance(bos, str) and bos and text.startswith(bos) else None
+        return PreparedRequest(req, None, text + req.prefix, body, bos=bos)
 
     # ------------------------------------------------------------------ running
 
@@ -290,6 +329,7 @@ class OpenAIGenerator:
         """All requests at once; what failed for good is reported with what came back."""
         if not prepared:
             return []
+        await self._settle_bos(prepared, state)
         tasks = [asyncio.create_task(self._one(p, state)) for p in prepared]
         try:
             results = await asyncio.gather(*tasks)
@@ -299,6 +339,7 @@ class OpenAIGenerator:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         out = [got for got, _ in results]
+        self._check_replies(prepared, out)
         errors = [e for _, errs in results for e in errs]
         if errors:
             received = sum(len(got) for got in out)
@@ -317,6 +358,61 @@ class OpenAIGenerator:
             ) from first
         check_result_shape([p.req for p in prepared], out, self.name)
         return out
+
+    async def _settle_bos(self, prepared: list[PreparedRequest], state: _LoopState) -> None:
+        """Leave the rendered BOS out when the server adds its own (probed the first time)."""
+        rendered = [p for p in prepared if p.bos is not None and p.prompt is not None]
+        if not rendered:
+            return
+        if self.server_adds_bos is None:
+            async with state.bos_lock:
+                if self.server_adds_bos is None:
+                    self.server_adds_bos = await self._probe_bos(rendered[0], state)
+        if self.server_adds_bos:
+            for p in rendered:
+                p.prompt = strip_bos(p.prompt or "", p.bos)
+                p.bos = None
+
+    async def _probe_bos(self, p: PreparedRequest, state: _LoopState) -> bool:
+        """One token, greedy, without the BOS: one more token than ours means it added one."""
+        text = strip_bos(p.prompt or "", p.bos)
+        probe = PreparedRequest(
+            GenerationRequest(text, max_tokens=1, temperature=0.0), None, text, {}
+        )
+        body = await self._request(
+            request_kwargs(probe, 1, None, model=self.model, logprobs=False),
+            state,
+            probe,
+            lambda body: body,
+        )
+        usage = body.get("usage")
+        served = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        local = count_text(self.tokenizer, text)
+        verdict = bos_verdict(served, local)
+        if verdict is None:
+            self._warn(bos_unknown(self.endpoint, served, local, p.bos), RuntimeWarning)
+            return False
+        logger.info("%s adds a BOS token to prompts: %s", self.endpoint, verdict)
+        return verdict
+
+    def _check_replies(self, prepared: list[PreparedRequest], out: list[list[Completion]]) -> None:
+        """Catch the silent failures: empty chat continuations and repeated samples."""
+        if self.mode == "chat" and not self.continues_prefix:
+            continued = [
+                c for p, got in zip(prepared, out, strict=True) if p.req.prefix for c in got
+            ]
+            if continued and not any(c.text.strip() for c in continued):
+                raise BackendError(f"{self.endpoint}: {EMPTY_CONTINUATION}", backend=self.name)
+            if continued:
+                self.continues_prefix = True  # it continued once: empty answers are the model's
+        for k, (p, got) in enumerate(zip(prepared, out, strict=True)):
+            if identical_samples(p.req, got):
+                self._warn(repeated(self.endpoint, k, p.req, got), IdenticalSamplesWarning)
+
+    def _warn(self, message: str, category: type[Warning]) -> None:
+        self.warnings_seen.append(message)
+        logger.warning("%s", message)
+        warnings.warn(message, category, stacklevel=3)
 
     async def _one(
         self, p: PreparedRequest, state: _LoopState
@@ -361,140 +457,42 @@ class OpenAIGenerator:
     async def _call(
         self, p: PreparedRequest, state: _LoopState, *, n: int, seed: int | None
     ) -> list[Completion]:
-        kwargs = request_kwargs(p, n, seed, model=self.model, logprobs=self._lp(p))
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception(is_retryable),
-            before_sleep=self._log_retry,
-            reraise=True,
+        lp = self.logprobs or p.req.logprobs
+        kwargs = request_kwargs(
+            p, n, seed, model=self.model, logprobs=lp, top_logprobs=p.req.top_logprobs
         )
-        attempts = 0
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    async with state.semaphore:
-                        body = await self._post(state.client, kwargs)
-                    return self._parse(body, p, n)
-        except BackendError as exc:
-            if exc.retryable:
-                raise self._gave_up(exc, attempts) from exc
-            raise
-        except openai.APIStatusError as exc:
-            if is_retryable(exc):
-                raise self._gave_up(exc, attempts) from exc
-            hint = ""
-            if p.req.prefix and self.mode == "chat" and exc.status_code in (400, 422):
-                hint = (
-                    " (a prefix in chat mode needs continue_final_message, which this server "
-                    "may not take: try mode='completions')"
-                )
-            raise BackendError(
-                f"{self.endpoint} rejected the request: {describe(exc)}{hint}",
-                backend=self.name,
-                status=exc.status_code,
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise self._gave_up(exc, attempts) from exc
-        except openai.OpenAIError as exc:
-            raise BackendError(
-                f"{self.endpoint} failed: {describe(exc)}", backend=self.name
-            ) from exc
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
-
-    async def _post(self, client: openai.AsyncOpenAI, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if self.mode == "chat":
-            raw = await client.chat.completions.with_raw_response.create(**kwargs)
-        else:
-            raw = await client.completions.with_raw_response.create(**kwargs)
-        text = raw.text
-        try:
-            body = json.loads(text)
-        except ValueError:
-            raise malformed(self.name, f"the body is not JSON: {text[:200]!r}") from None
-        if not isinstance(body, dict):
-            raise malformed(self.name, f"the body is not a JSON object: {text[:200]!r}")
-        return body
-
-    def _wait(self, state: RetryCallState) -> float:
-        return retry_wait(state, self.retry_backoff, self.max_backoff)
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        logger.warning(
-            "%s: attempt %d failed (%s); retrying",
-            self.endpoint,
-            state.attempt_number,
-            describe(exc),
+        mode, name, tok = self.mode, self.name, self.tokenizer
+        return await self._request(
+            kwargs,
+            state,
+            p,
+            lambda body: parse_completions(
+                body, p, n, mode=mode, backend=name, tokenizer=tok, logprobs=lp
+            ),
         )
 
-    def _gave_up(self, exc: BaseException, attempts: int) -> BackendError:
-        return gave_up(exc, attempts, endpoint=self.endpoint, backend=self.name)
-
-    # ------------------------------------------------------------------ parsing
-    def _lp(self, p: PreparedRequest) -> bool:  # asked by the adapter or the request (chat)
-        return self.logprobs or (p.req.logprobs and self.mode == "chat")
-
-    def _parse(self, body: dict[str, Any], p: PreparedRequest, n: int) -> list[Completion]:
-        rows = read_choices(body, mode=self.mode, n=n, backend=self.name)
-
-        req = p.req
-        texts: list[str] = []
-        finishes: list[str] = []
-        logprobs: list[tuple[float, ...] | None] = []
-        for _, raw_text, reason, lp in rows:
-            text, found = cut_at_stop(raw_text, req.stop)
-            finish = "stop" if found or reason != "length" else "length"
-            texts.append(text)
-            finishes.append(finish)
-            logprobs.append(chat_logprobs(lp, text, found) if self._lp(p) else None)
-
-        usage = body.get("usage")
-        pt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
-        ct = usage.get("completion_tokens") if isinstance(usage, dict) else None
-        k = len(rows)
-        # The prompt was read once for all choices: its count is spread over them.
-        prompt_total = pt if isinstance(pt, int) and pt >= 0 else self._count_prompt(p)
-        prompt_parts = split_total(prompt_total, [1.0] * k)
-        if isinstance(ct, int) and ct >= 0:
-            completion_parts = split_total(ct, [len(t) + 1 for t in texts])
-        else:
-            completion_parts = [
-                self._count_text(t) + (1 if f == "stop" else 0)
-                for t, f in zip(texts, finishes, strict=True)
-            ]
-        return [
-            Completion(
-                text=texts[i],
-                finish_reason=finishes[i],
-                prompt_tokens=prompt_parts[i],
-                completion_tokens=completion_parts[i],
-                logprobs=logprobs[i],
-            )
-            for i in range(k)
-        ]
-
-    def _count_text(self, text: str) -> int:
-        tok = self.tokenizer
-        if tok is not None:
-            return len(tok.encode(text, add_special_tokens=False))
-        return estimate_tokens(text)
-
-    def _count_prompt(self, p: PreparedRequest) -> int:
-        tok = self.tokenizer
-        if p.prompt is not None:
-            return self._count_text(p.prompt)
-        assert p.messages is not None
-        if tok is not None and getattr(tok, "chat_template", None):
-            rendered = tok.apply_chat_template(
-                p.messages[:-1] if p.req.prefix else p.messages,
-                add_generation_prompt=True,
-                tokenize=False,
-            )
-            return len(tok.encode(str(rendered) + p.req.prefix, add_special_tokens=False))
-        # A few template tokens per message on top of the content.
-        return sum(self._count_text(m["content"]) + 4 for m in p.messages)
+    async def _request(
+        self,
+        kwargs: dict[str, Any],
+        state: _LoopState,
+        p: PreparedRequest,
+        parse: Callable[[dict[str, Any]], T],
+    ) -> T:
+        """One request's body, retried on transient faults; a ``BackendError`` for good."""
+        chat = self.mode == "chat"
+        completions = state.client.chat.completions if chat else state.client.completions
+        return await send_with_retries(
+            completions.with_raw_response.create,  # type: ignore[attr-defined]
+            kwargs,
+            parse,
+            semaphore=state.semaphore,
+            max_retries=self.max_retries,
+            backoff=self.retry_backoff,
+            max_backoff=self.max_backoff,
+            endpoint=self.endpoint,
+            backend=self.name,
+            reject_hint=CHAT_PREFIX_HINT if p.req.prefix and chat else "",
+        )
 
 
 __all__ = ["OpenAIGenerator"]

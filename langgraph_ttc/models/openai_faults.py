@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 import openai
-from tenacity import RetryCallState
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
 from langgraph_ttc.models.errors import BackendError
 
-__all__ = ["describe", "gave_up", "is_retryable", "malformed", "retry_wait"]
+__all__ = [
+    "CHAT_PREFIX_HINT",
+    "describe",
+    "gave_up",
+    "is_retryable",
+    "malformed",
+    "retry_wait",
+    "send_with_retries",
+]
+
+logger = logging.getLogger("langgraph_ttc.models.openai")
+
+T = TypeVar("T")
+
+CHAT_PREFIX_HINT = (
+    " (a prefix in chat mode needs continue_final_message, which this server "
+    "may not take: try mode='completions')"
+)
+"""Added to a 400/422 rejection of a chat request that continues a prefix."""
 
 MAX_RETRY_AFTER_S = 30.0
 """The longest ``Retry-After`` that is honoured, in seconds."""
@@ -91,3 +115,87 @@ def gave_up(exc: BaseException, attempts: int, *, endpoint: str, backend: str) -
         status=status if isinstance(status, int) else None,
         retryable=True,
     )
+
+
+async def send_with_retries(
+    create: Callable[..., Awaitable[Any]],
+    kwargs: dict[str, Any],
+    parse: Callable[[dict[str, Any]], T],
+    *,
+    semaphore: asyncio.Semaphore,
+    max_retries: int,
+    backoff: float,
+    max_backoff: float,
+    endpoint: str,
+    backend: str,
+    reject_hint: str = "",
+) -> T:
+    """POST one request with the SDK, retrying transient faults; return the parsed body.
+
+    Args:
+        create: The SDK's ``with_raw_response.create`` for the endpoint.
+        kwargs: Its keyword arguments.
+        parse: Reads the JSON body; a retryable ``BackendError`` it raises (a
+            malformed body) is retried like a transient fault.
+        semaphore: Bounds the requests in flight.
+        max_retries: Retries after the first attempt.
+        backoff: First backoff in seconds.
+        max_backoff: Cap on one backoff.
+        endpoint: The URL, for messages.
+        backend: The generator's name, for errors.
+        reject_hint: Added to the message of a 400/422 rejection.
+
+    Raises:
+        BackendError: When the endpoint rejects the request (not retryable) or
+            a transient fault outlasts every retry (retryable).
+    """
+
+    def log_retry(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        logger.warning(
+            "%s: attempt %d failed (%s); retrying", endpoint, state.attempt_number, describe(exc)
+        )
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(max_retries + 1),
+        wait=lambda state: retry_wait(state, backoff, max_backoff),
+        retry=retry_if_exception(is_retryable),
+        before_sleep=log_retry,
+        reraise=True,
+    )
+    attempts = 0
+    try:
+        async for attempt in retrying:
+            with attempt:
+                attempts += 1
+                async with semaphore:
+                    raw = await create(**kwargs)
+                return parse(_json_body(raw.text, backend))
+    except BackendError as exc:
+        if exc.retryable:
+            raise gave_up(exc, attempts, endpoint=endpoint, backend=backend) from exc
+        raise
+    except openai.APIStatusError as exc:
+        if is_retryable(exc):
+            raise gave_up(exc, attempts, endpoint=endpoint, backend=backend) from exc
+        hint = reject_hint if exc.status_code in (400, 422) else ""
+        raise BackendError(
+            f"{endpoint} rejected the request: {describe(exc)}{hint}",
+            backend=backend,
+            status=exc.status_code,
+        ) from exc
+    except openai.APIConnectionError as exc:
+        raise gave_up(exc, attempts, endpoint=endpoint, backend=backend) from exc
+    except openai.OpenAIError as exc:
+        raise BackendError(f"{endpoint} failed: {describe(exc)}", backend=backend) from exc
+    raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+
+def _json_body(text: str, backend: str) -> dict[str, Any]:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise malformed(backend, f"the body is not JSON: {text[:200]!r}") from None
+    if not isinstance(body, dict):
+        raise malformed(backend, f"the body is not a JSON object: {text[:200]!r}")
+    return body
