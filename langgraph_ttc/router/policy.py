@@ -28,12 +28,19 @@ The JSON form (``save``/``load``/``to_dict``/``from_dict``)::
         },
         "2": {...}, "3": {...}, "4": {...}, "5": {...}
       },
-      "unprobed": {"1": {"strategy": "greedy", "n": 1}, "8": null}
+      "unprobed": {"1": {"strategy": "greedy", "n": 1}, "8": null},
+      "fitted_for": {"generator": "TransformersGenerator:policy-small@1770a4ce11c0",
+                     "verifier": "TransformersLikelihoodVerifier:policy-large@45f29758199b"}
     }
 
 A config entry lists ``StrategyConfig`` fields; omitted fields take their
 defaults. ``to_dict`` writes only the fields that differ from the defaults
 (plus ``strategy`` and ``n``), so a saved policy stays short and hand-editable.
+
+``fitted_for`` (optional) names the models the policy was fitted on, by
+fingerprint (``langgraph_ttc.router.fitted.model_fingerprint``); the router
+runs the generic policy for other models (see ``router/fitted.py``). A
+policy without it runs with any models.
 """
 
 from __future__ import annotations
@@ -68,6 +75,9 @@ class ComputePolicy:
         description: Free text: how the policy was made.
         unprobed: ``{budget: StrategyConfig or None}``: where a plan runs
             without probes (see :meth:`unprobed_plan`); empty by default.
+        fitted_for: The fingerprints of the models the policy was fitted on,
+            ``{"generator": ..., "verifier": ... or None}``; ``None`` when
+            unknown (a hand-written policy: it runs with any models).
     """
 
     thresholds: tuple[float, ...]
@@ -75,6 +85,7 @@ class ComputePolicy:
     default_bin: int = 3
     description: str = ""
     unprobed: Mapping[int, StrategyConfig | None] = field(default_factory=dict)
+    fitted_for: Mapping[str, str | None] | None = None
     _sorted: dict[int, list[int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +151,7 @@ class ComputePolicy:
                     f"unprobed[{budget}] costs {entry.generations} generations, "
                     f"more than its budget {budget}"
                 )
+        _check_fitted_for(self.fitted_for)
         if self.default_bin not in range(1, NUM_BINS + 1) or isinstance(self.default_bin, bool):
             raise ValueError(
                 f"default_bin must be an int in 1..{NUM_BINS}, got {self.default_bin!r}"
@@ -214,6 +226,8 @@ class ComputePolicy:
                 str(k): None if cfg is None else _compact(cfg)
                 for k, cfg in sorted(self.unprobed.items())
             }
+        if self.fitted_for is not None:
+            out["fitted_for"] = dict(self.fitted_for)
         return out
 
     @classmethod
@@ -236,6 +250,7 @@ class ComputePolicy:
             "default_bin",
             "table",
             "unprobed",
+            "fitted_for",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -276,6 +291,7 @@ class ComputePolicy:
             default_bin=data.get("default_bin", 3),
             description=str(data.get("description", "")),
             unprobed=_unprobed(data.get("unprobed") or {}),
+            fitted_for=data.get("fitted_for"),
         )
 
     def save(self, path: str | Path) -> Path:
@@ -305,7 +321,11 @@ class ComputePolicy:
 
     @classmethod
     def default(cls) -> ComputePolicy:
-        """The shipped policy, ``router/default_policy.json``, hand-set for the bundled models."""
+        """The shipped policy, ``router/default_policy.json``: fitted for the bundled models.
+
+        Its ``fitted_for`` names them; other models get the generic policy
+        (``router/fitted.py``).
+        """
         return cls.load(DEFAULT_POLICY_PATH)
 
 
@@ -381,6 +401,28 @@ def _unprobed(raw: object) -> dict[int, StrategyConfig | None]:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"policy.unprobed[{key}]: {exc}") from exc
     return out
+
+
+def _check_fitted_for(fitted_for: object) -> None:
+    if fitted_for is None:
+        return
+    if not isinstance(fitted_for, Mapping):
+        raise TypeError(
+            "policy.fitted_for must be an object {role: model fingerprint}, "
+            f"got {type(fitted_for).__name__}"
+        )
+    roles = ("generator", "verifier")
+    unknown = sorted(str(k) for k in fitted_for if k not in roles)
+    if unknown:
+        raise ValueError(f"policy.fitted_for names unknown roles {unknown}; use {list(roles)}")
+    if "generator" not in fitted_for:
+        raise ValueError("policy.fitted_for must name the generator it was fitted on")
+    for role, name in fitted_for.items():
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ValueError(
+                f"policy.fitted_for[{role!r}] must be a model fingerprint (a non-empty "
+                f"string) or null, got {name!r}"
+            )
 
 
 def _int_key(key: object, what: str) -> int:

@@ -13,6 +13,14 @@ The router's three steps, in one node:
 3. **Route.** ``Command(goto=<strategy>)`` with ``difficulty``, ``plan``,
    ``strategy``, the probes and their usage.
 
+The policy in force is checked once, when the node is built
+(``router/fitted.py``): a policy whose ``fitted_for`` names other models than
+the graph's is replaced by the generic policy. The node reports which ran,
+and why, as ``policy`` in its update and its progress event
+(``PolicyCheck.metadata``: ``policy`` ``given`` or ``generic``, ``fitted``
+``yes``/``no``/``unknown``, the run's ``models``, the policy's
+``fitted_for``, the ``reason``), and as ``ttc_policy`` metadata on the probes.
+
 A policy's ``unprobed`` entry for the budget skips the probes: its plan runs
 (fitted to the budget) with no difficulty. A ``context.plan`` forces the
 plan: no probes, no difficulty, the plan fitted to the budget (a strategy
@@ -39,6 +47,7 @@ from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, question_prompt
 from langgraph_ttc.engine.driver import NodeLogic, NodeRun, RunnableCallable, make_node
 from langgraph_ttc.engine.settings import check_question, derive_seed
 from langgraph_ttc.router.difficulty import DifficultyEstimate, DifficultyEstimator, ProbeSettings
+from langgraph_ttc.router.fitted import check_policy
 from langgraph_ttc.router.planning import available_plan, fit_after_probes
 from langgraph_ttc.router.policy import ComputePolicy
 from langgraph_ttc.state import TTCContext, TTCState
@@ -77,7 +86,8 @@ def make_route_node(
     Args:
         generator: The policy model (samples the probes).
         verifier: Scores the probes; ``None`` for agreement-based difficulty.
-        policy: Bins and the (bin, budget) table.
+        policy: Bins and the (bin, budget) table; the generic policy runs
+            instead when its ``fitted_for`` names other models.
         estimator: Decides how many probes, and what they say.
         strategies: Node names the node may route to (one per strategy).
         extract_answer: Reads a probe's final answer.
@@ -90,6 +100,10 @@ def make_route_node(
     available = frozenset(strategies)
     if not available:
         raise ValueError("strategies must name at least one strategy node")
+    # Checked once, at build time: reading a model folder's config never blocks a run.
+    checked = check_policy(policy, generator, verifier)
+    policy = checked.policy
+    report = checked.metadata
 
     def logic(state: TTCState, run: NodeRun) -> NodeLogic:
         question = check_question(state.get("question"))
@@ -145,6 +159,8 @@ def make_route_node(
                         "ttc_budget": total,
                         "ttc_estimator": estimator.name,
                         "ttc_samples": [0, samples],
+                        "ttc_policy": report["policy"],
+                        "ttc_policy_fitted": report["fitted"],
                     },
                 )
                 estimate = yield from estimator.estimate(settings)
@@ -162,6 +178,7 @@ def make_route_node(
             "strategy": plan.strategy,
             "status": "running",
             "error": None,
+            "policy": report,
         }
         if estimate is not None:
             update["candidates"] = estimate.candidates
@@ -182,6 +199,7 @@ def make_route_node(
                 "generations": usage["generations"]
                 + (estimate.usage["generations"] if estimate else 0.0),
                 "budget": total,
+                "policy": report,
             }
         )
         return update
