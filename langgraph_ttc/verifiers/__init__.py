@@ -9,6 +9,10 @@ token and FLOP cost.
   Hugging Face causal LM (one score per step).
 - :class:`LLMJudge`: any generator asked "is this correct?" (per solution or per step).
 - :class:`FunctionVerifier`: a checker function, such as ``suite.task.check``.
+- :func:`load_prm`: a published PRM checkpoint (Math-Shepherd, RLHFlow,
+  Qwen2.5-Math-PRM, Skywork-o1-Open-PRM, or a format added with
+  :func:`register_prm_format`), scored as its authors score it;
+  :class:`VLLMPRM`: the same scores from a vLLM server's pooling API.
 - :class:`TransformersLikelihoodVerifier` / :class:`OpenAILikelihoodVerifier`:
   no training, a causal LM's probability of each step's tokens (local model,
   or an OpenAI-compatible completions endpoint that echoes prompt logprobs).
@@ -50,6 +54,15 @@ if TYPE_CHECKING:
         format_prm_input,
         resolve_single_token,
     )
+    from langgraph_ttc.verifiers.prm_formats import (
+        CheckpointInfo,
+        PRMFormat,
+        load_prm,
+        register_prm_format,
+        supported_prm_formats,
+        vllm_pooler_config,
+    )
+    from langgraph_ttc.verifiers.prm_formats.remote import VLLMPRM
 
 _LAZY = {
     name: "langgraph_ttc.verifiers.prm"
@@ -62,6 +75,16 @@ _LAZY = {
         "resolve_single_token",
     )
 }
+for _name in (
+    "CheckpointInfo",
+    "PRMFormat",
+    "load_prm",
+    "register_prm_format",
+    "supported_prm_formats",
+    "vllm_pooler_config",
+):
+    _LAZY[_name] = "langgraph_ttc.verifiers.prm_formats"
+_LAZY["VLLMPRM"] = "langgraph_ttc.verifiers.prm_formats.remote"
 _LAZY["TransformersLikelihoodVerifier"] = "langgraph_ttc.verifiers.likelihood"
 _LAZY["TokenFold"] = "langgraph_ttc.verifiers.likelihood_common"
 _LAZY["OpenAILikelihoodVerifier"] = "langgraph_ttc.verifiers.likelihood_remote"
@@ -72,11 +95,14 @@ __all__ = [
     "PRM_TEMPLATE",
     "STEP_PROMPT",
     "UNPARSEABLE_SCORE",
+    "VLLMPRM",
     "BaseVerifier",
+    "CheckpointInfo",
     "FunctionVerifier",
     "LLMJudge",
     "OpenAILikelihoodVerifier",
     "PRMEncoding",
+    "PRMFormat",
     "TokenFold",
     "TransformersLikelihoodVerifier",
     "TransformersPRM",
@@ -84,13 +110,17 @@ __all__ = [
     "check_solutions",
     "encode_prm_input",
     "format_prm_input",
+    "load_prm",
+    "register_prm_format",
     "resolve_single_token",
     "split_steps",
+    "supported_prm_formats",
+    "vllm_pooler_config",
 ]
 
 
 # Names that run a model locally: without the [local] extra they say which install to run.
-_LOCAL = {"TransformersPRM", "TransformersLikelihoodVerifier"}
+_LOCAL = {"TransformersPRM", "TransformersLikelihoodVerifier", "load_prm"}
 _LOCAL_MODULES = ("torch", "transformers", "safetensors", "tokenizers")
 
 

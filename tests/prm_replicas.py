@@ -1,0 +1,267 @@
+"""Tiny replicas of the published PRMs, for tests: each format's exact architecture and tokens.
+
+Each builder writes a folder that loads like the real checkpoint: the same
+``config.json`` architecture (and ``auto_map`` where the real one has remote
+code), the same weight names (the head included), a real tokenizer built
+with the ``tokenizers`` library with the format's special tokens, BOS
+behaviour and chat template, and random weights (a few thousand
+parameters, drawn with a large spread so scores differ from step to step).
+
+- :func:`build_math_shepherd`: ``MistralForCausalLM``, a SentencePiece-style
+  (``▁``) tokenizer that adds ``<s>``, with ``▁ки``, ``▁+`` and ``▁-`` tokens.
+- :func:`build_rlhflow`: ``LlamaForCausalLM``, a byte-level Llama-3 tokenizer
+  (``<|begin_of_text|>``, header and ``<|eot_id|>`` tokens) and Llama 3.1's
+  chat template (the date header, ``content | trim``).
+- :func:`build_qwen_prm`: ``Qwen2ForProcessRewardModel`` weights (``model.*``
+  and the ``score.0``/``score.2`` head), a Qwen2 byte-level tokenizer with
+  ``<|im_start|>``, ``<|im_end|>`` and ``<extra_0>``, ChatML template.
+- :func:`build_skywork`: ``Qwen2ForPrmModel`` (a ``Qwen2ForCausalLM`` plus
+  ``v_head.summary``) saved as ``pytorch_model.bin`` like Skywork's release,
+  with ``<|endoftext|>`` as BOS.
+- :func:`build_chat_policy`: a tiny Qwen2 causal LM on the Qwen tokenizer,
+  for end-to-end runs with a ``"\\n\\n"``-delimited policy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
+from tokenizers.processors import TemplateProcessing
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen2Model,
+)
+
+__all__ = [
+    "LLAMA3_CHAT_TEMPLATE",
+    "QWEN_CHAT_TEMPLATE",
+    "build_chat_policy",
+    "build_math_shepherd",
+    "build_qwen_prm",
+    "build_rlhflow",
+    "build_skywork",
+]
+
+TINY = {
+    "hidden_size": 16,
+    "intermediate_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "max_position_embeddings": 512,
+    "tie_word_embeddings": False,
+}
+
+# Llama 3.1's template, as far as a chat of user and assistant turns reaches.
+LLAMA3_CHAT_TEMPLATE = (
+    "{{- bos_token }}"
+    "{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' }}"
+    "{{- 'Cutting Knowledge Date: December 2023\\n' }}"
+    "{{- 'Today Date: 26 Jul 2024\\n\\n' }}"
+    "{{- '<|eot_id|>' }}"
+    "{%- for message in messages %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'"
+    " + message['content'] | trim + '<|eot_id|>' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}"
+    "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
+    "{%- endif %}"
+)
+
+# Qwen2.5's ChatML template for plain turns (its default system prompt included).
+QWEN_CHAT_TEMPLATE = (
+    "{%- if messages[0]['role'] != 'system' %}"
+    "{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+
+def _spread(model: torch.nn.Module, seed: int, std: float = 0.5) -> None:
+    """Redraw every weight with a wide spread, so outputs differ clearly by position."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * std)
+
+
+def _byte_level(
+    specials: list[str], *, bos: str | None, merges: list[tuple[str, str]]
+) -> Tokenizer:
+    """A GPT-2 style byte-level BPE (as Qwen2 and Llama 3 use) with ``specials`` first."""
+    vocab: dict[str, int] = {}
+    for s in specials:
+        vocab[s] = len(vocab)
+    for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab[ch] = len(vocab)
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
+    if bos is not None:
+        tok.post_processor = TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, vocab[bos])]
+        )
+    return tok
+
+
+def _save_tokenizer(tok: PreTrainedTokenizerFast, folder: Path) -> PreTrainedTokenizerFast:
+    tok.save_pretrained(folder)
+    return tok
+
+
+def math_shepherd_tokenizer() -> PreTrainedTokenizerFast:
+    """Mistral-style: ``▁`` for spaces, ``<s>`` added, ``ки`` merged to ``▁ки``."""
+    chars = "▁" + "".join(chr(c) for c in range(32, 127) if chr(c) != " ") + "\nки"
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for ch in chars:
+        vocab.setdefault(ch, len(vocab))
+    merges = [("к", "и"), ("▁", "ки"), ("▁", "+"), ("▁", "-")]
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>"))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    tok.add_special_tokens([AddedToken(s, special=True) for s in ("<unk>", "<s>", "</s>")])
+    tok.post_processor = TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
+
+
+def llama3_tokenizer() -> PreTrainedTokenizerFast:
+    """Llama-3 style: byte-level, ``<|begin_of_text|>`` added, Llama 3.1's chat template."""
+    specials = [
+        "<|begin_of_text|>",
+        "<|end_of_text|>",
+        "<|start_header_id|>",
+        "<|end_header_id|>",
+        "<|eot_id|>",
+    ]
+    tok = _byte_level(specials, bos="<|begin_of_text|>", merges=[("Ċ", "Ċ")])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>"
+    )
+    fast.chat_template = LLAMA3_CHAT_TEMPLATE
+    return fast
+
+
+def qwen_tokenizer(*, bos: str | None = None) -> PreTrainedTokenizerFast:
+    """Qwen2 style: byte-level, no BOS added, ChatML, ``<extra_0>`` a token of its own."""
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<extra_0>"]
+    tok = _byte_level(specials, bos=None, merges=[("Ċ", "Ċ")])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        bos_token=bos,
+    )
+    fast.chat_template = QWEN_CHAT_TEMPLATE
+    return fast
+
+
+def build_math_shepherd(folder: Path, *, seed: int = 0) -> Path:
+    """A Math-Shepherd replica (``MistralForCausalLM``) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = _save_tokenizer(math_shepherd_tokenizer(), folder)
+    config = MistralConfig(
+        vocab_size=len(tok), bos_token_id=1, eos_token_id=2, sliding_window=None, **TINY
+    )
+    model = MistralForCausalLM(config)
+    _spread(model, seed)
+    model.save_pretrained(folder)
+    return folder
+
+
+def build_rlhflow(folder: Path, *, seed: int = 0) -> Path:
+    """An RLHFlow Llama3.1-8B-PRM replica (``LlamaForCausalLM``) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = _save_tokenizer(llama3_tokenizer(), folder)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        **TINY,
+    )
+    model = LlamaForCausalLM(config)
+    _spread(model, seed)
+    model.save_pretrained(folder)
+    return folder
+
+
+def _qwen_config(vocab: int, **extra: object) -> Qwen2Config:
+    return Qwen2Config(vocab_size=vocab, bos_token_id=0, eos_token_id=2, **TINY, **extra)
+
+
+def build_qwen_prm(folder: Path, *, seed: int = 0) -> Path:
+    """A Qwen2.5-Math-PRM replica: ``model.*`` plus the ``score`` MLP head, 2 labels."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = _save_tokenizer(qwen_tokenizer(), folder)
+    config = _qwen_config(len(tok), num_labels=2)
+    base = Qwen2Model(config)
+    _spread(base, seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    h = config.hidden_size
+    state = {f"model.{k}": v.contiguous() for k, v in base.state_dict().items()}
+    for name, shape in (
+        ("score.0.weight", (h, h)),
+        ("score.0.bias", (h,)),
+        ("score.2.weight", (2, h)),
+        ("score.2.bias", (2,)),
+    ):
+        state[name] = torch.randn(shape, generator=gen) * 0.5
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    config.architectures = ["Qwen2ForProcessRewardModel"]
+    config.auto_map = {
+        "AutoConfig": "configuration_qwen2_rm.Qwen2RMConfig",
+        "AutoModel": "modeling_qwen2_rm.Qwen2ForProcessRewardModel",
+    }
+    config.save_pretrained(folder)
+    return folder
+
+
+def build_skywork(folder: Path, *, seed: int = 0) -> Path:
+    """A Skywork-o1-Open-PRM replica: ``Qwen2ForCausalLM`` plus ``v_head.summary``, as ``.bin``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = _save_tokenizer(qwen_tokenizer(bos="<|endoftext|>"), folder)
+    config = _qwen_config(len(tok))
+    model = Qwen2ForCausalLM(config)
+    _spread(model, seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    state["v_head.summary.weight"] = torch.randn((1, config.hidden_size), generator=gen) * 0.5
+    state["v_head.summary.bias"] = torch.randn((1,), generator=gen) * 0.5
+    torch.save(state, folder / "pytorch_model.bin")
+    config.architectures = ["Qwen2ForPrmModel"]
+    config.save_pretrained(folder)
+    return folder
+
+
+def build_chat_policy(folder: Path, *, seed: int = 0) -> Path:
+    """A tiny Qwen2 chat policy on the Qwen tokenizer (random: its text is noise)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = _save_tokenizer(qwen_tokenizer(), folder)
+    model = Qwen2ForCausalLM(_qwen_config(len(tok)))
+    _spread(model, seed, std=0.2)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(folder)
+    return folder
