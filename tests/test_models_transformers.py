@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from langgraph_ttc.models import TransformersGenerator
-from langgraph_ttc.models.transformers import _chunk_seed
 from langgraph_ttc.models.transformers_loading import count_safetensors_params
 from langgraph_ttc.types import Completion, GenerationRequest, Generator
 
@@ -148,7 +147,7 @@ def test_mixed_n_share_one_generate_call_and_batch_size_caps_it(
             GenerationRequest(Q[2], n=2, max_tokens=5, temperature=0),
         ]
     )
-    assert sorted(calls) == [2, 2, 2], "different settings go to different calls"
+    assert sorted(calls) == [2, 4], "max_tokens splits calls; temperature is per sample"
 
 
 # ---------------------------------------------------------------------- exactness
@@ -173,33 +172,43 @@ def test_greedy_matches_raw_generate_text_and_counts(gen: TransformersGenerator)
         assert "\n" not in c.text
 
 
-def test_sampling_matches_raw_generate_with_the_same_seed(gen: TransformersGenerator) -> None:
+def test_sampling_draws_from_the_model_distribution(gen: TransformersGenerator) -> None:
+    """The first sampled token's frequencies match softmax(logits / T), with and without top-p."""
     tok: Any = gen.tokenizer
-    reqs = [
-        GenerationRequest(q, n=4, max_tokens=40, stop=("\n",), seed=10 + i) for i, q in enumerate(Q)
-    ]
-    out = gen.generate(reqs)
-    newline = tok.encode("\n", add_special_tokens=False)[0]
-    stops = {tok.eos_token_id, newline}
-    raw = _raw_generate(
-        gen,
-        [_rendered_ids(gen, q) for q in Q],
-        seed=_chunk_seed([(r.seed, j) for r in reqs for j in range(r.n)]),  # type: ignore[misc]
-        do_sample=True,
-        temperature=0.8,
-        top_p=1.0,
-        top_k=0,
-        max_new_tokens=40,
-        eos_token_id=sorted(stops),
-        num_return_sequences=4,
-    )
-    flat = [c for per in out for c in per]
-    for c, ids in zip(flat, raw, strict=True):
-        content, end = _cut_at(ids, stops)
-        assert c.text == tok.decode(content, skip_special_tokens=True)
-        assert c.completion_tokens == (len(ids) if end is None else end + 1)
-    assert any(c.finish_reason == "stop" for c in flat)
-    assert any(c.text for c in flat)
+    model: Any = gen.model
+    ids = torch.tensor([_rendered_ids(gen, Q[0])])
+    with torch.inference_mode():
+        logits = model(input_ids=ids).logits[0, -1].double()
+    n = 3000
+    for temperature, top_p in ((0.8, 1.0), (1.3, 0.5)):
+        probs = (logits / temperature).softmax(-1)
+        if top_p < 1.0:  # the nucleus: tokens while the mass before them is under top_p
+            p_sorted, order = probs.sort(descending=True)
+            keep = (p_sorted.cumsum(0) - p_sorted) < top_p
+            probs = torch.zeros_like(probs).scatter(0, order[keep], p_sorted[keep])
+            probs = probs / probs.sum()
+        (out,) = gen.generate(
+            [
+                GenerationRequest(
+                    Q[0], n=n, max_tokens=1, temperature=temperature, top_p=top_p, seed=4
+                )
+            ]
+        )
+        # Bucket by text: special tokens (PAD, BOS, EOS) all read as "".
+        texts = [tok.decode([i], skip_special_tokens=True) for i in range(len(probs))]
+        expected: dict[str, float] = {}
+        for t, p in zip(texts, probs.tolist(), strict=True):
+            expected[t] = expected.get(t, 0.0) + p
+        seen: dict[str, float] = {}
+        for c in out:
+            seen[c.text] = seen.get(c.text, 0.0) + 1 / n
+        # Pearson's chi-square over the buckets expected 5 times or more; the bound
+        # is about 4 standard deviations above its mean (the degrees of freedom).
+        big = [t for t, p in expected.items() if p * n >= 5]
+        chi2 = sum((seen.get(t, 0.0) * n - expected[t] * n) ** 2 / (expected[t] * n) for t in big)
+        dof = len(big) - 1
+        assert chi2 < dof + 4 * (2 * dof) ** 0.5, f"chi2 {chi2:.1f} with {dof} dof"
+        assert all(expected.get(t, 0.0) > 0 for t in seen), "drew a token outside the nucleus"
 
 
 def test_token_counts_are_honest(gen: TransformersGenerator) -> None:

@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import itertools
 import os
 import threading
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langgraph_ttc.models.base import (
-    as_messages,
-    check_result_shape,
-    cut_at_stop,
-    validate_requests,
-)
+from langgraph_ttc.models.base import check_result_shape, validate_requests
+from langgraph_ttc.models.coalesce import DEFAULT_MAX_WAIT_S, Coalescer, CoalescerStats
 from langgraph_ttc.models.errors import require_local
-from langgraph_ttc.models.transformers_decoding import DECODE_CONTEXT, decode_after, tokens_to_stop
+from langgraph_ttc.models.threads import apply_threads
+from langgraph_ttc.models.transformers_decoding import RowOutput, finish_rows, single_token_stop
 from langgraph_ttc.models.transformers_loading import (
     count_safetensors_params,
     eos_ids,
     load_model,
     load_tokenizer,
 )
+from langgraph_ttc.models.transformers_prompts import encode_prompts, fit_context
+from langgraph_ttc.models.transformers_sampling import RowSampler, row_key
 from langgraph_ttc.types import Completion, GenerationRequest
 
 if TYPE_CHECKING:
@@ -45,11 +44,17 @@ class TransformersGenerator:
     """Samples from a local causal LM with batched ``model.generate`` calls.
 
     All samples of all requests are drawn in as few ``generate`` calls as
-    possible: requests are grouped by ``(temperature, top_p, max_tokens, stop)``,
-    their samples are left-padded into forward batches of at most ``batch_size``
-    sequences, and ``num_return_sequences`` is used when every request in a batch
-    asks for the same number of samples (otherwise prompts are repeated, which is
-    what ``num_return_sequences`` does internally).
+    possible: requests are grouped by ``(max_tokens, stop)`` (temperature and
+    top-p are per sample), and their samples are left-padded into forward
+    batches of at most ``batch_size`` sequences.
+
+    Shared batches: concurrent calls (``generate`` from several threads,
+    ``agenerate`` from concurrent tasks: ``graph.abatch`` or many ``ainvoke``
+    of one compiled graph) are coalesced by a ``Coalescer``: the calls that
+    arrive while a batch runs form the next one, up to ``batch_size`` samples,
+    and once calls have been seen to overlap a batch waits up to
+    ``max_wait_s`` for company (a lone caller never waits). Every call gets
+    exactly what it would get alone: its own seeds, stops and token counts.
 
     Prompts: chat messages are rendered with the tokenizer's chat template and
     ``add_generation_prompt=True``. A str prompt is wrapped as one user message
@@ -64,15 +69,21 @@ class TransformersGenerator:
     before the first stop string in any case. ``completion_tokens`` counts the
     tokens generated up to and including the one that ended the sample.
 
-    Seeds: each forward batch seeds the torch RNG right before sampling from the
-    seeds of the requests in it (a request without a seed gets one from a
-    counter), so the same requests with the same seeds give the same texts.
-    A request's samples depend on which requests share its batch: sampling draws
-    from one RNG per batch. Calls are serialised by a lock (torch's RNG is
-    global); ``agenerate`` runs the same body in a worker thread.
+    Seeds: sample ``j`` of a request seeded ``s`` draws from its own stream, a
+    hash of ``(s, j)`` and the decoding step (``RowSampler``: temperature, the
+    model's top-k and the request's top-p applied per sample, then inverse-CDF
+    sampling), never from torch's global RNG. So a request's samples depend on
+    its seed alone, not on what shares its batch nor on ``batch_size``. A
+    request without a seed gets one from a counter. The model's other sampling
+    settings (repetition penalty and the like) apply as in ``generate``.
 
     Top-k: the model's ``generation_config`` decides it; when it sets none, top-k
     is off (transformers' global default of 50 would silently truncate sampling).
+
+    Threads: on CPU, loading sets torch's thread count by
+    :func:`~langgraph_ttc.models.threads.choose_threads` (1 for a model under
+    100M parameters unless ``threads``, ``TTC_TORCH_THREADS`` or
+    ``OMP_NUM_THREADS`` says otherwise): torch's default collapses on a busy machine.
 
     Args:
         model: A model folder, a hub id, or a loaded ``PreTrainedModel``. Loaded
@@ -84,11 +95,18 @@ class TransformersGenerator:
             default. A loaded model is cast only when ``dtype`` is given.
         chat_template: Wrap str prompts as a user message and render them with
             the chat template.
-        batch_size: Cap on sequences in one forward batch.
+        batch_size: Cap on sequences in one forward batch, and on the samples
+            that concurrent calls pool into one batch.
+        max_wait_s: How long a batch waits for concurrent calls, once calls have
+            been seen to overlap (seconds; 0: never wait, only pool the calls
+            that arrive while a batch runs).
+        threads: Torch CPU threads; ``None`` applies the rule above.
         name: Name in traces and reports; defaults to the model's path or id.
         logprobs: Also return each generated token's log-probability under the
             model (raw logits, before temperature), at the cost of keeping the
-            logits of every step.
+            logits of every step. A request's ``logprobs`` and ``top_logprobs``
+            ask the same for its own samples; ``top_logprobs`` keys each
+            position's most likely tokens by their text (one token decoded alone).
     """
 
     def __init__(
@@ -100,11 +118,17 @@ class TransformersGenerator:
         dtype: str | torch.dtype | None = None,
         chat_template: bool = True,
         batch_size: int = 64,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
+        threads: int | None = None,
         name: str | None = None,
         logprobs: bool = False,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
         require_local("TransformersGenerator")
         if isinstance(model, str | os.PathLike):
             if not str(model).strip():
@@ -141,12 +165,23 @@ class TransformersGenerator:
             if loaded is None
             else int(sum(p.numel() for p in loaded.parameters()))
         )
+        self.threads = threads
         self._load_lock = threading.Lock()
-        self._lock = threading.Lock()
+        # A fast tokenizer used from two threads at once can fail ("Already borrowed").
+        self._tok_lock = threading.RLock()
         self._seed_counter = itertools.count()
         self._single_token_stops: dict[str, int | None] = {}
+        self._token_texts: dict[int, str] = {}
         self._eos_ids: set[int] = set()
         self._pad_id = 0
+        self._top_k = 0
+        self._coalescer: Coalescer[_Call, list[list[Completion]]] = Coalescer(
+            self._run_calls,
+            max_size=batch_size,
+            max_wait_s=max_wait_s,
+            size=_call_rows,
+            name=f"generator:{self.name}",
+        )
 
     # ------------------------------------------------------------------ loading
 
@@ -215,6 +250,9 @@ class TransformersGenerator:
             if pad is None:
                 pad = getattr(model.generation_config, "pad_token_id", None)
             self._pad_id = int(pad) if pad is not None else min(self._eos_ids)
+            top_k = getattr(model.generation_config, "top_k", None)
+            self._top_k = int(top_k) if isinstance(top_k, int) and top_k > 0 else 0
+            apply_threads(model.device, self._params, self.threads)
             self._tokenizer = tokenizer
             self._model = model
 
@@ -222,6 +260,9 @@ class TransformersGenerator:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """Sample ``n`` completions for each request.
+
+        Concurrent calls (from other threads, or ``agenerate`` on an event
+        loop) share forward batches; the result is the same as alone.
 
         Args:
             requests: The batch; see ``GenerationRequest``.
@@ -235,29 +276,60 @@ class TransformersGenerator:
         reqs = validate_requests(requests)
         if not reqs:
             return []
-        self._ensure_loaded()
-        # One call at a time: torch's RNG is global, and a fast tokenizer used from
-        # two threads at once can fail ("Already borrowed").
-        with self._lock:
-            out = self._generate_locked(reqs)
+        out = self._coalescer.call(self._prepare(reqs))
         check_result_shape(reqs, out, self.name)
         return out
 
     async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
-        """Async twin of ``generate``: runs it in a worker thread, leaving the loop free."""
-        return await asyncio.to_thread(self.generate, requests)
+        """Async twin of ``generate``: the loop stays free; concurrent calls share batches."""
+        reqs = validate_requests(requests)
+        if not reqs:
+            return []
+        # Loading and tokenizing are CPU work: off the loop.
+        prepared = await asyncio.to_thread(self._prepare, reqs)
+        out = await self._coalescer.acall(prepared)
+        check_result_shape(reqs, out, self.name)
+        return out
+
+    @property
+    def coalescing(self) -> CoalescerStats:
+        """How many batches were run and how many calls shared one (see ``Coalescer``)."""
+        return self._coalescer.stats
 
     # ------------------------------------------------------------------ internals
 
-    def _generate_locked(self, reqs: list[GenerationRequest]) -> list[list[Completion]]:
+    def _prepare(self, reqs: list[GenerationRequest]) -> _Call:
+        """Seeds, token ids and context-capped requests of one call (in the caller's thread)."""
+        self._ensure_loaded()
         seeds = [r.seed if r.seed is not None else self._default_seed() for r in reqs]
-        encoded = self._encode(reqs)
-        reqs = self._fit_context(reqs, encoded)
+        with self._tok_lock:
+            encoded = encode_prompts(
+                self.tokenizer, reqs, chat_template=self.chat_template, name=self.name
+            )
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        return _Call(fit_context(reqs, encoded, limit), encoded, seeds)
+
+    def _run_calls(self, calls: list[_Call]) -> list[list[list[Completion]] | BaseException]:
+        """The coalescer's batch: every call's requests drawn together, split back per call."""
+        reqs = [r for c in calls for r in c.reqs]
+        encoded = [e for c in calls for e in c.encoded]
+        seeds = [s for c in calls for s in c.seeds]
+        flat = self._generate_rows(reqs, encoded, seeds)
+        out: list[list[list[Completion]] | BaseException] = []
+        start = 0
+        for c in calls:
+            out.append(flat[start : start + len(c.reqs)])
+            start += len(c.reqs)
+        return out
+
+    def _generate_rows(
+        self, reqs: list[GenerationRequest], encoded: list[list[int]], seeds: list[int]
+    ) -> list[list[Completion]]:
         out: list[list[Completion | None]] = [[None] * r.n for r in reqs]
         groups: dict[Hashable, list[int]] = {}
         for i, r in enumerate(reqs):
-            key = (float(r.temperature), float(r.top_p), r.max_tokens, r.stop)
-            groups.setdefault(key, []).append(i)
+            # Temperature and top-p are per row (RowSampler); length and stops are per call.
+            groups.setdefault((r.max_tokens, r.stop), []).append(i)
         for idxs in groups.values():
             rows = [_Row(i, j) for i in idxs for j in range(reqs[i].n)]
             if len(rows) > self.batch_size:
@@ -272,87 +344,25 @@ class TransformersGenerator:
                     out[row.req][row.sample] = comp
         return [[c for c in per if c is not None] for per in out]
 
-    def _fit_context(
-        self, reqs: list[GenerationRequest], encoded: list[list[int]]
-    ) -> list[GenerationRequest]:
-        """Cap each request's ``max_tokens`` at the room its prompt leaves in the context.
-
-        A long revision history must end a sample early (finish ``length``),
-        not fail the run; only a prompt that fills the context is an error.
-        """
-        limit = getattr(self.model.config, "max_position_embeddings", None)
-        if not isinstance(limit, int):
-            return reqs
-        fitted = []
-        for i, (r, ids) in enumerate(zip(reqs, encoded, strict=True)):
-            if len(ids) >= limit:
-                raise ValueError(
-                    f"requests[{i}]: the prompt ({len(ids)} tokens) fills the model's context "
-                    f"of {limit} tokens"
-                )
-            room = limit - len(ids)
-            fitted.append(replace(r, max_tokens=room) if r.max_tokens > room else r)
-        return fitted
-
     def _default_seed(self) -> int:
-        return (1 << 32) + next(self._seed_counter)
-
-    def _render(self, req: GenerationRequest) -> tuple[str, bool]:
-        """The prompt text (with prefix) and whether the chat template made it."""
-        tok = self.tokenizer
-        if isinstance(req.prompt, str) and not self.chat_template:
-            return req.prompt + req.prefix, False
-        if not getattr(tok, "chat_template", None):
-            raise ValueError(
-                f"{self.name}: the tokenizer has no chat template; pass chat_template=False "
-                "and str prompts to use raw text"
-            )
-        text = tok.apply_chat_template(
-            as_messages(req.prompt), add_generation_prompt=True, tokenize=False
-        )
-        if not isinstance(text, str):
-            raise TypeError(
-                f"{self.name}: apply_chat_template returned {type(text).__name__}, not str"
-            )
-        return text + req.prefix, True
-
-    def _encode(self, reqs: list[GenerationRequest]) -> list[list[int]]:
-        rendered = [self._render(r) for r in reqs]
-        encoded: list[list[int]] = [[] for _ in reqs]
-        for templated in (True, False):
-            idx = [i for i, (_, t) in enumerate(rendered) if t is templated]
-            if not idx:
-                continue
-            ids = self.tokenizer([rendered[i][0] for i in idx], add_special_tokens=not templated)[
-                "input_ids"
-            ]
-            for i, seq in zip(idx, ids, strict=True):
-                encoded[i] = list(seq)
-        for i, seq in enumerate(encoded):
-            if not seq:
-                raise ValueError(f"requests[{i}].prompt tokenizes to nothing")
-        return encoded
+        with self._tok_lock:
+            return (1 << 32) + next(self._seed_counter)
 
     def _single_token_stop(self, stop: str) -> int | None:
-        """The token id of ``stop`` if it can be an extra EOS id, else ``None``.
-
-        Safe only for one ASCII character that is a token of its own and sits in
-        no other token: then the stop string can only ever be generated as that
-        token. Longer strings could also form across tokens.
-        """
-        if stop in self._single_token_stops:
+        """The token id of ``stop`` if it can be an extra EOS id (see ``single_token_stop``)."""
+        with self._tok_lock:
+            if stop not in self._single_token_stops:
+                self._single_token_stops[stop] = single_token_stop(self.tokenizer, stop)
             return self._single_token_stops[stop]
-        tok = self.tokenizer
-        found: int | None = None
-        if len(stop) == 1 and stop.isascii():
-            ids = tok.encode(stop, add_special_tokens=False)
-            if len(ids) == 1 and tok.decode(ids) == stop:
-                pieces = tok.batch_decode([[i] for i in range(len(tok))])
-                holders = [i for i, p in enumerate(pieces) if stop in p]
-                if holders == [ids[0]]:
-                    found = ids[0]
-        self._single_token_stops[stop] = found
-        return found
+
+    def _token_text(self, token_id: int) -> str:
+        """A token's text, as ``top_logprobs`` keys it (cached; tokenizer lock held)."""
+        if token_id not in self._token_texts:
+            text = self.tokenizer.decode(
+                [token_id], skip_special_tokens=False, clean_up_tokenization_spaces=False
+            )
+            self._token_texts[token_id] = str(text)
+        return self._token_texts[token_id]
 
     def _run_chunk(
         self,
@@ -362,20 +372,13 @@ class TransformersGenerator:
         seeds: list[int],
     ) -> list[Completion]:
         import torch
+        from transformers import LogitsProcessorList
 
         model: Any = self.model
-        tok = self.tokenizer
         first = reqs[chunk[0].req]
-        counts: dict[int, int] = {}
-        for row in chunk:
-            counts[row.req] = counts.get(row.req, 0) + 1
-        # Greedy decoding refuses num_return_sequences > 1: repeat the prompts instead.
-        uniform = len(set(counts.values())) == 1 and (
-            first.temperature > 0 or len(chunk) == len(counts)
-        )
-        prompts = [encoded[i] for i in counts] if uniform else [encoded[r.req] for r in chunk]
-        num_return = next(iter(counts.values())) if uniform else 1
-
+        # Every sample is its own row (no num_return_sequences, which greedy
+        # decoding refuses): the same compute, since generate repeats prompts too.
+        prompts = [encoded[r.req] for r in chunk]
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), self._pad_id, dtype=torch.long)
         attention = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -391,100 +394,86 @@ class TransformersGenerator:
                 slow_stops.append(s)
             else:
                 eos.add(sid)
-        sampling = first.temperature > 0
+        device = model.device
+        sampler = RowSampler(
+            [row_key(seeds[r.req], r.sample) for r in chunk],
+            [float(reqs[r.req].temperature) for r in chunk],
+            [float(reqs[r.req].top_p) for r in chunk],
+            top_k=self._top_k,
+            prompt_width=width,
+            device=device,
+        )
         kwargs: dict[str, Any] = {
             "max_new_tokens": first.max_tokens,
-            "do_sample": sampling,
+            # The sampler draws each row from its own stream and leaves one token
+            # finite; greedy decoding then takes it.
+            "do_sample": False,
+            "logits_processor": LogitsProcessorList([sampler]),
             "eos_token_id": sorted(eos),
             "pad_token_id": self._pad_id,
-            "num_return_sequences": num_return,
         }
-        if sampling:
-            kwargs["temperature"] = float(first.temperature)
-            kwargs["top_p"] = float(first.top_p)
-            if getattr(model.generation_config, "top_k", None) is None:
-                kwargs["top_k"] = 0
         if slow_stops:
             kwargs["stop_strings"] = slow_stops
-            kwargs["tokenizer"] = tok
-        wants_lp = self.logprobs or any(reqs[r.req].logprobs for r in chunk)
-        if wants_lp:
+            kwargs["tokenizer"] = self.tokenizer
+        want_lp = [self.logprobs or reqs[r.req].logprobs for r in chunk]
+        want_top = [reqs[r.req].top_logprobs for r in chunk]
+        if any(want_lp) or any(want_top):
             kwargs["output_logits"] = True
             kwargs["return_dict_in_generate"] = True
 
-        device = model.device
-        if sampling:
-            torch.manual_seed(_chunk_seed([(seeds[r.req], r.sample) for r in chunk]))
-        generated = model.generate(
-            input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs
-        )
-        sequences = generated.sequences if wants_lp else generated
+        # generate reads the tokenizer for stop strings: hold it then.
+        with torch.inference_mode(), self._tok_lock if slow_stops else contextlib.nullcontext():
+            generated = model.generate(
+                input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs
+            )
+        sequences = generated.sequences if "output_logits" in kwargs else generated
         new = sequences[:, width:]
         token_lp: list[list[float]] | None = None
-        if wants_lp:
-            logits = torch.stack(generated.logits, dim=1).float()
-            token_lp = (
-                torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1).tolist()
-            )
+        top: list[list[list[tuple[int, float]]] | None] = [None] * len(chunk)
+        if "output_logits" in kwargs:
+            # Raw logits (before temperature): the model's own probabilities.
+            logp = torch.log_softmax(torch.stack(generated.logits, dim=1).float(), dim=-1)
+            token_lp = logp.gather(-1, new.unsqueeze(-1)).squeeze(-1).tolist()
+            k_max = max(want_top)
+            if k_max:
+                values, indices = logp.topk(k_max, dim=-1)
+                vals, ids = values.tolist(), indices.tolist()
+                for k, want in enumerate(want_top):
+                    if want:
+                        top[k] = [
+                            list(zip(i[:want], v[:want], strict=True))
+                            for i, v in zip(ids[k], vals[k], strict=True)
+                        ]
         new_rows: list[list[int]] = new.tolist()
-
-        return self._finish(chunk, prompts, num_return, new_rows, token_lp, eos, first, encoded)
-
-    def _finish(
-        self,
-        chunk: list[_Row],
-        prompts: list[list[int]],
-        num_return: int,
-        new_rows: list[list[int]],
-        token_lp: list[list[float]] | None,
-        eos: set[int],
-        req: GenerationRequest,
-        encoded: list[list[int]],
-    ) -> list[Completion]:
-        tok = self.tokenizer
-        ends: list[int | None] = []
-        contents: list[list[int]] = []
-        contexts: list[list[int]] = []
-        for k, ids in enumerate(new_rows):
-            end = next((t for t, x in enumerate(ids) if x in eos), None)
-            ends.append(end)
-            contents.append(ids if end is None else ids[:end])
-            contexts.append(prompts[k // num_return][-DECODE_CONTEXT:])
-        texts = decode_after(tok, contexts, contents)
-
-        out: list[Completion] = []
-        for k, row in enumerate(chunk):
-            ids, end = new_rows[k], ends[k]
-            text, found = cut_at_stop(texts[k], req.stop)
-            if found:
-                # The sample ended where its first stop string was complete.
-                n_tok = tokens_to_stop(tok, contexts[k], contents[k], req.stop)
-                finish = "stop"
-            elif end is not None:
-                n_tok, finish = end + 1, "stop"
-            else:
-                n_tok, finish = len(ids), "length"
-            lp = tuple(token_lp[k][:n_tok]) if token_lp is not None else None
-            out.append(
-                Completion(
-                    text=text,
-                    finish_reason=finish,
-                    prompt_tokens=len(encoded[row.req]),
-                    completion_tokens=n_tok,
-                    logprobs=lp,
-                )
+        rows = [
+            RowOutput(
+                prompt=prompts[k],
+                ids=new_rows[k],
+                logprobs=token_lp[k] if token_lp is not None and want_lp[k] else None,
+                top=top[k],
             )
-        return out
+            for k in range(len(chunk))
+        ]
+        with self._tok_lock:
+            return finish_rows(self.tokenizer, rows, eos, first.stop, self._token_text)
 
 
 # ---------------------------------------------------------------------- helpers
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One ``generate`` call, ready to draw: context-capped requests, prompt ids, seeds."""
+
+    reqs: list[GenerationRequest]
+    encoded: list[list[int]]
+    seeds: list[int]
+
+
+def _call_rows(call: _Call) -> int:
+    return sum(r.n for r in call.reqs)
+
+
 def _is_torch_dtype(value: object) -> bool:
     # A torch.dtype exists only once torch is imported: no import needed to tell.
     return type(value).__module__ == "torch" and type(value).__name__ == "dtype"
-
-
-def _chunk_seed(material: list[tuple[int, int]]) -> int:
-    digest = hashlib.blake2b(repr(material).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
