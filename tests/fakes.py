@@ -8,13 +8,22 @@ graph asked for (batching, seeds, prefixes) as well as what it answered.
 arithmetic task: it does the task's steps in the task's order (multiplications
 first, one ``a<op>b=c`` a line, then ``#### <answer>``), gets each step wrong
 with probability ``error_rate`` (later steps carry the error on), continues
-any partial solution given as ``prefix``, and stops after one line when asked
-to stop at ``"\\n"``. Its output is a pure function of (prompt, prefix, seed,
-sample index): the same request gives the same text, sync or async.
+any partial solution given as ``prefix``, and cuts its text at the first stop
+string of the request, as a server does (so it stops after one step when asked
+to stop at its step delimiter). Its output is a pure function of (prompt,
+prefix, seed, sample index): the same request gives the same text, sync or async.
+
+With ``delimiter="\\n\\n"`` it writes like a chat model: steps separated by a
+blank line, and with ``explain=True`` each arithmetic step is two lines (a
+sentence, then the equation), so a search that cuts at ``"\\n"`` instead
+gets half steps. Asked for ``top_logprobs``, it returns them per position:
+``top_logprobs(ScriptInput, text)`` gives them (token text -> log-probability),
+or each whitespace-led word of the text is one token with log-probability 0.
 
 ``ScriptedVerifier`` is, by default, a PRM with perfect knowledge: a step
 scores ``good`` when the solution so far matches the task's reference
-solution, else ``bad``.
+solution, else ``bad``. It cuts solutions at its ``step_delimiter`` (a step's
+equation is its last line), so a solution cut elsewhere scores ``bad``.
 
 Usage::
 
@@ -29,9 +38,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from langgraph_ttc.models.errors import BackendError
@@ -113,13 +123,22 @@ def _digest(*parts: object) -> int:
 
 
 def solve_noisily(
-    question: str, prefix: str, rng: random.Random, error_rate: float, *, one_step: bool
+    question: str,
+    prefix: str,
+    rng: random.Random,
+    error_rate: float,
+    *,
+    one_step: bool,
+    delimiter: str = "\n",
+    explain: bool = False,
 ) -> str:
     """Continue a solution of a suite question, each new step wrong with ``error_rate``.
 
     Steps already in ``prefix`` are taken as written (their results carry
-    on). Returns the next line (``one_step``) or all remaining lines, with no
-    trailing line break.
+    on; every line of the form ``a<op>b=c`` counts). Returns the next step
+    (``one_step``) or all remaining steps joined by ``delimiter``, with no
+    trailing delimiter. With ``explain``, an arithmetic step is a sentence
+    and the equation on two lines.
     """
     written = [
         int(m.group(4))
@@ -140,7 +159,8 @@ def solve_noisily(
             value = a * b if op == "*" else a + b if op == "+" else a - b
             if rng.random() < error_rate:
                 value += rng.choice([-1, 1]) * rng.randint(1, 9)
-            lines.append(f"{a}{op}{b}={value}")
+            equation = f"{a}{op}{b}={value}"
+            lines.append(f"We compute {a} {_WORDS[op]} {b}.\n{equation}" if explain else equation)
         done += 1
         return value
 
@@ -155,7 +175,21 @@ def solve_noisily(
     for op, b in zip(signs, terms[1:], strict=True):
         acc = result(acc, op, b)
     lines.append(f"#### {acc}")
-    return lines[0] if one_step else "\n".join(lines)
+    return lines[0] if one_step else delimiter.join(lines)
+
+
+_WORDS = {"*": "times", "+": "plus", "-": "minus"}
+
+
+def cut_at_stops(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the first stop string (a server's cut), and whether one was found."""
+    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def word_tokens(text: str) -> list[str]:
+    """A deterministic tokenisation for scripted logprobs: whitespace-led words."""
+    return re.findall(r"\s*\S+|\s+", text)
 
 
 class ScriptedGenerator:
@@ -173,6 +207,14 @@ class ScriptedGenerator:
         fail_times: How many calls fail once failures start (``None``: all).
         error: What a failing call raises (default: ``BackendError``).
         name: The adapter name.
+        delimiter: The solver's step delimiter (``"\\n\\n"``: a chat model's).
+        explain: The solver writes each arithmetic step as a sentence and the
+            equation, on two lines (use with a delimiter other than ``"\\n"``).
+        top_logprobs: ``(ScriptInput, text) -> per position {token: logprob}``,
+            returned (the most likely ``request.top_logprobs`` of each) when a
+            request asks for top logprobs; by default each word of the text is
+            a token of log-probability 0. ``False``: never return them (a
+            backend without top logprobs).
 
     Attributes:
         calls: The requests of every call, in order.
@@ -191,7 +233,13 @@ class ScriptedGenerator:
         fail_times: int | None = None,
         error: BaseException | None = None,
         name: str = "scripted-generator",
+        delimiter: str = "\n",
+        explain: bool = False,
+        top_logprobs: Callable[[ScriptInput, str], Sequence[Mapping[str, float]]] | bool = True,
     ) -> None:
+        self.delimiter = delimiter
+        self.explain = explain
+        self.top_logprobs = top_logprobs
         self.error_rate = error_rate
         self.revision_gain = revision_gain
         self.script = script
@@ -247,13 +295,24 @@ class ScriptedGenerator:
         )
         greedy = req.temperature == 0
         rng = random.Random(_digest(req.prompt, req.prefix, None if greedy else (req.seed, j)))
+        inp = ScriptInput(req, j, rng, question, attempts)
         if self.empty is True or (callable(self.empty) and self.empty(req, j)):
             text = ""
         elif self.script is not None:
-            text = self.script(ScriptInput(req, j, rng, question, attempts))
+            text = self.script(inp)
         else:
             rate = self.error_rate * self.revision_gain**attempts
-            text = solve_noisily(question, req.prefix, rng, rate, one_step="\n" in req.stop)
+            full = solve_noisily(
+                question,
+                req.prefix,
+                rng,
+                rate,
+                one_step=False,
+                delimiter=self.delimiter,
+                explain=self.explain,
+            )
+            # A server stops at the first stop string, whatever the policy's own steps are.
+            text, _ = cut_at_stops(full, req.stop)
         finish = "stop"
         if len(text) > req.max_tokens:
             text, finish = text[: req.max_tokens], "length"
@@ -267,7 +326,25 @@ class ScriptedGenerator:
             finish_reason=finish,
             prompt_tokens=1 + prompt_chars + len(req.prefix),
             completion_tokens=len(text) + (finish == "stop" and len(text) < req.max_tokens),
+            top_logprobs=self._top_logprobs(inp, text),
         )
+
+    def _top_logprobs(self, inp: ScriptInput, text: str) -> tuple[dict[str, float], ...] | None:
+        """Each position's ``k`` most likely tokens, when asked (ties: script order)."""
+        k = inp.request.top_logprobs
+        if k == 0 or self.top_logprobs is False:
+            return None
+        if callable(self.top_logprobs):
+            positions = list(self.top_logprobs(inp, text))
+        else:
+            positions = [{tok: 0.0} for tok in word_tokens(text)]
+        out = []
+        for pos in positions:
+            if any(math.isnan(v) or v > 0 for v in pos.values()):
+                raise ValueError(f"scripted top_logprobs must be log-probabilities, got {pos}")
+            ranked = sorted(pos.items(), key=lambda kv: -kv[1])[:k]
+            out.append(dict(ranked))
+        return tuple(out)
 
 
 class ScriptedVerifier:
@@ -282,6 +359,9 @@ class ScriptedVerifier:
         fail_after: Calls that succeed before it raises ``BackendError``.
         params: Parameter count, for verifier FLOPs.
         name: The verifier name.
+        step_delimiter: Where it cuts a solution into steps (a step's
+            equation is its last line). ``None``: it has no ``step_delimiter``
+            attribute (a verifier the graph cannot check) and cuts at ``"\\n"``.
 
     Attributes:
         calls: ``(question, solutions)`` of every call.
@@ -298,7 +378,11 @@ class ScriptedVerifier:
         fail_after: int | None = None,
         params: int | None = None,
         name: str = "scripted-verifier",
+        step_delimiter: str | None = "\n",
     ) -> None:
+        if step_delimiter is not None:
+            self.step_delimiter = step_delimiter
+        self._cut = step_delimiter or "\n"
         self.good = good
         self.bad = bad
         self.score_fn = score_fn
@@ -320,7 +404,9 @@ class ScriptedVerifier:
         truth = evaluate(question)
         out: list[float] = []
         on_path = True
-        for i, step in enumerate(steps):
+        for i, whole in enumerate(steps):
+            # A step's equation (or answer) is its last line: chat-style steps explain first.
+            step = whole.splitlines()[-1].strip() if whole.strip() else ""
             if step.startswith("####"):
                 on_path = on_path and step.replace(" ", "") == f"####{truth}"
             else:
@@ -344,7 +430,7 @@ class ScriptedVerifier:
             raise BackendError("scripted verifier failure", backend=self.name)
         steps_out: list[list[float]] = []
         for sol in solutions:
-            steps = [s.strip() for s in sol.split("\n") if s.strip()]
+            steps = [s.strip() for s in sol.split(self._cut) if s.strip()]
             fn = self.score_fn or self.reference_scores
             scores = [float("nan")] * max(len(steps), 1) if self.nan else fn(question, steps)
             steps_out.append(scores)
