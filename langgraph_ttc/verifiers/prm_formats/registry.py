@@ -296,6 +296,12 @@ def _check_options(fmt: str, options: dict[str, Any], allowed: Sequence[str]) ->
         )
 
 
+_HEAD_WEIGHTS = {
+    "classifier": ("score.0.weight", "score.0.bias", "score.2.weight", "score.2.bias"),
+    "value": ("v_head.summary.weight", "v_head.summary.bias"),
+}
+
+
 def _local(
     info: CheckpointInfo,
     fmt: str,
@@ -311,6 +317,11 @@ def _local(
 
     _check_options(fmt, options, ("batch_size", "name"))
     make(info.tokenizer)  # the tokenizer's tokens are checked now, not on first use
+    missing = [n for n in _HEAD_WEIGHTS.get(head, ()) if n not in info.weight_names]
+    if missing:
+        raise ValueError(
+            f"{info.folder}: no {', '.join(missing)} weights: not a {fmt!r} checkpoint"
+        )
     return LocalPRM(
         info.folder,
         format=fmt,
