@@ -4,9 +4,10 @@
 one plain-data dict (rounded floats, sorted keys): accuracy curves with
 Wilson intervals, accuracy per difficulty bin, the PRM diagnosis, the
 compute-optimal policies (oracle and predicted bins) against best-of-N, the
-router's own runs, the FLOPs-matched comparison with the larger model, and
-the simulations beyond the paper. The same cache gives the same dict, byte
-for byte once serialised: nothing here samples, times or reads a clock.
+router's own runs, the FLOPs-matched comparison with the larger model (two ledgers),
+the simulations beyond the paper, and the machine-readable ``headline``.
+The same cache gives the same dict, byte for byte once serialised: nothing
+here samples, times or reads a clock.
 
 Each section is computed by its module in ``bench.sections``; this module
 only assembles them.
@@ -27,6 +28,7 @@ from langgraph_ttc.bench.sections.compute_optimal import compute_optimal
 from langgraph_ttc.bench.sections.costs import compute_seconds
 from langgraph_ttc.bench.sections.estimates import difficulty_estimates
 from langgraph_ttc.bench.sections.flops import flops_matched
+from langgraph_ttc.bench.sections.headline import headline
 from langgraph_ttc.bench.sections.prm import prm_diagnosis
 from langgraph_ttc.bench.split_data import SplitData, load_split
 from langgraph_ttc.bench.subsample import memoized_answers
@@ -75,6 +77,8 @@ def analyse(
         if config.fit_split is not None:
             full = SweepConfig.preset("full")
             result["full_sweep_estimate"] = estimate_sweep_seconds(cache, config, full)
+        # Last: it reads the sections above (and so can never disagree with them).
+        result["headline"] = headline(result)
         return result
 
 

@@ -4,6 +4,8 @@
     ttc bench --data my.jsonl --checker mymod:check --model M --verifier PRM --out out
     ttc bench --out bench-out --report-only             # redraw the report from the cache
     ttc fit-policy --out bench-out --write policy.json  # refit the router's policy
+    ttc bench --preset full --concurrency 8 --out bench-full       # 8 graph runs in flight
+    ttc bench --endpoint http://127.0.0.1:8000/v1 --endpoint-model M --concurrency 32 ...
 
 Everything is cached in ``<out>/cache.sqlite``; a killed run started again
 with the same command continues where it stopped. ``<out>`` receives
@@ -90,6 +92,32 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--policy", type=Path, metavar="PATH", help="run the router with this policy (no fit)"
+    )
+    p.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="sample from an OpenAI-compatible endpoint (…/v1) instead of a local policy",
+    )
+    p.add_argument("--endpoint-model", metavar="NAME", help="the model name the endpoint serves")
+    p.add_argument("--api-key", metavar="KEY", help="endpoint key (default: $OPENAI_API_KEY)")
+    p.add_argument(
+        "--endpoint-concurrency",
+        type=_positive,
+        default=8,
+        help="requests in flight to the endpoint, across all graph runs (default 8)",
+    )
+    p.add_argument(
+        "--endpoint-params",
+        type=_positive,
+        metavar="N",
+        help="the endpoint model's parameter count (for FLOPs; unknown by default)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=1,
+        help="graph runs in flight at once (greedy, tree search, router, reference); results "
+        "do not depend on it (default 1)",
     )
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
     p.add_argument(
@@ -191,6 +219,10 @@ def _models(args: argparse.Namespace, config: Any) -> tuple[Any, dict[str, Any]]
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
         torch.set_num_threads(args.threads)
+    if args.endpoint is not None:
+        return _endpoint_models(args, config, device)
+    if args.endpoint_model or args.api_key or args.endpoint_params:
+        raise ValueError("--endpoint-model, --api-key and --endpoint-params need --endpoint")
     if (args.model is None) != (args.verifier is None):
         raise ValueError(
             "--model and --verifier go together (or leave both out for the bundled models)"
@@ -245,6 +277,64 @@ def _models(args: argparse.Namespace, config: Any) -> tuple[Any, dict[str, Any]]
     }
     fingerprint["checker"] = args.checker or "answers_equal"
     return models, fingerprint
+
+
+def _endpoint_models(args: argparse.Namespace, config: Any, device: str) -> tuple[Any, Any]:
+    """The policy at an OpenAI-compatible endpoint; verifier, reviser and reference local."""
+    import os
+
+    from langgraph_ttc.bench.pools import BenchModels
+    from langgraph_ttc.defaults import bundled_verifier
+    from langgraph_ttc.models import OpenAIGenerator, TransformersGenerator
+    from langgraph_ttc.verifiers import TransformersPRM
+
+    if args.model is not None:
+        raise ValueError("--model and --endpoint are exclusive: one policy model per sweep")
+    if not args.endpoint_model:
+        raise ValueError("--endpoint needs --endpoint-model (the model name the server serves)")
+    generator = OpenAIGenerator(
+        args.endpoint_model,
+        base_url=args.endpoint,
+        api_key=args.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
+        # The adapter's cap holds across every graph run of the sweep's event loop.
+        max_concurrency=args.endpoint_concurrency,
+        params=args.endpoint_params,
+    )
+    local: dict[str, Path | None] = {
+        role: None if getattr(args, role) is None else Path(getattr(args, role))
+        for role in ("verifier", "reviser", "large")
+    }
+    for role, path in local.items():
+        if path is not None and not path.exists() and str(path).startswith(("/", ".", "~")):
+            raise FileNotFoundError(f"--{role}: no model at {str(path)!r}")
+    verifier_path = local["verifier"]
+    verifier = (
+        bundled_verifier(device)
+        if verifier_path is None
+        else TransformersPRM(str(verifier_path), device=device, name=verifier_path.name)
+    )
+
+    def gen(path: Path | None) -> Any:
+        return None if path is None else TransformersGenerator(str(path), device=device)
+
+    models = BenchModels(
+        generator=generator,
+        verifier=verifier,
+        reviser=gen(local["reviser"]),
+        large=gen(local["large"]) if config.large else None,
+    )
+    fingerprint: dict[str, Any] = {
+        "generator": {"endpoint": generator.base_url, "model": args.endpoint_model},
+        "verifier": "bundled" if verifier_path is None else _model_id(verifier_path),
+        "reviser": None if local["reviser"] is None else _model_id(local["reviser"]),
+        "large": None if local["large"] is None else _model_id(local["large"]),
+        "checker": args.checker or "answers_equal",
+    }
+    return models, fingerprint
+
+
+def _model_id(path: Path) -> dict[str, str]:
+    return {"name": path.name, "weights": _weights_id(path)}
 
 
 def _cache(out: Path) -> Any:
@@ -332,6 +422,7 @@ def _bench(args: argparse.Namespace) -> int:
             policy=policy,
             progress=show,
             policy_out=out / "policy.json",
+            concurrency=args.concurrency,
         )
         summary = runner.run()
         report = _write_outputs(out, cache, config, items, summary.policy, summary.policy_fit)
@@ -345,6 +436,13 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _stored_policy(cache: Any, config: Any, items: Any, given: Path | None) -> tuple[Any, Any]:
+    """The policy whose router runs the report shows, and its fit when it is the cache's fit.
+
+    The router the sweep ran (``ROUTER_META_KEY``) is reported even when a refit
+    of the same cache would now choose otherwise (a newer fitting rule): its
+    runs are in the cache, a new policy's are not.
+    """
+    from langgraph_ttc.bench.arms import ROUTER_META_KEY, policy_meta_key, router_arm
     from langgraph_ttc.bench.fit import fit_router_policy
     from langgraph_ttc.router.policy import ComputePolicy
 
@@ -352,9 +450,13 @@ def _stored_policy(cache: Any, config: Any, items: Any, given: Path | None) -> t
         return ComputePolicy.load(given), None
     if not config.router:
         return None, None
+    ran = cache.get_meta(ROUTER_META_KEY)
+    stored = cache.get_meta(policy_meta_key(ran)) if ran else None
     if config.fit_split is None:
-        return ComputePolicy.default(), None
+        return (ComputePolicy.from_dict(stored) if stored else ComputePolicy.default()), None
     fit = fit_router_policy(cache, config, items[config.fit_split])
+    if stored and router_arm(fit.policy) != ran:
+        return ComputePolicy.from_dict(stored), None
     return fit.policy, fit
 
 

@@ -20,6 +20,7 @@ from langgraph_ttc.bench.arms import (
     choice_name,
 )
 from langgraph_ttc.bench.findings import findings
+from langgraph_ttc.bench.report_headline import flops_lines, headline_lines
 from langgraph_ttc.bench.sections.accuracy import BIN_BUDGETS
 from langgraph_ttc.router.policy import NUM_BINS
 
@@ -75,6 +76,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
     split = analysis["splits"][ev]
     co = analysis.get("compute_optimal", {})
     lines = _setup(analysis)
+    lines += headline_lines(analysis.get("headline"))
     lines += ["## The paper's findings and ours", ""]
     lines += _table(
         ["paper's finding", "paper's result", "ours", "agree?"],
@@ -90,7 +92,7 @@ def render_markdown(analysis: Mapping[str, Any], *, plots: Sequence[str] = ()) -
     lines.append("")
     lines += _by_bin(split)
     lines += _prm(split["prm"])
-    lines += _flops(analysis.get("flops_matched", {}))
+    lines += flops_lines(analysis.get("flops_matched", {}))
     lines += _difficulty(split["difficulty"])
     for p in plots:
         lines += [f"![{Path(p).stem}]({p})", ""]
@@ -420,45 +422,6 @@ def _prm(prm: Mapping[str, Any]) -> list[str]:
         ],
     )
     lines.append("")
-
-    return lines
-
-
-def _flops(fm: Mapping[str, Any]) -> list[str]:
-    """The FLOPs-matched comparison with the larger model."""
-    lines: list[str] = []
-    if fm.get("available"):
-        lines += ["## FLOPs-matched: policy-small + router vs policy-large greedy", ""]
-        lines.append(
-            f"M = {fm['M']:.2f} ({fm['params_large']:,} / {fm['params_small']:,} parameters). "
-            f"policy-large greedy: {_cell(fm['large_greedy'])}; "
-            f"policy-small greedy: {_cell(fm['small_greedy'])}. "
-            "A small model may spend X = M + 3(M-1)/R greedy inferences; the router runs at "
-            "its largest budget whose mean generator FLOPs stay within X greedy passes "
-            "(revisions read long contexts, so generations undercount their FLOPs)."
-        )
-        lines.append("")
-        rows = []
-        for e in fm["ratios"]:
-            if "by_bin" not in e:
-                rows.append([f"{e['R']:g}", f"{e['X']:.0f}", "–", e.get("missing", ""), ""])
-                continue
-            rows.append(
-                [
-                    f"{e['R']:g}",
-                    f"{e['X']:.0f}",
-                    str(e["budget"]),
-                    "; ".join(
-                        f"bin {b}: {_n(v['router'], '.2f')} vs {_n(v['large'], '.2f')}"
-                        for b, v in e["by_bin"].items()
-                    ),
-                    f"{e.get('flops_used_vs_small_greedy', 0) or 0:.1f}x small greedy",
-                ]
-            )
-        lines += _table(
-            ["R", "X", "router budget", "router vs large, per oracle bin", "FLOPs spent"], rows
-        )
-        lines.append("")
 
     return lines
 
