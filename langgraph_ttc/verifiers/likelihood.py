@@ -22,6 +22,7 @@ the plan's ``fold``, applied by the graph.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import threading
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langgraph_ttc.formats import STEP_DELIMITER
+from langgraph_ttc.models.coalesce import DEFAULT_MAX_WAIT_S, Coalescer, CoalescerStats
+from langgraph_ttc.models.threads import apply_threads, choose_threads
 from langgraph_ttc.types import Fold, ScoreResult
 from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier
 from langgraph_ttc.verifiers.likelihood_common import (
@@ -60,6 +63,9 @@ __all__ = [
     "TokenFold",
     "TransformersLikelihoodVerifier",
 ]
+
+_POOL = 64
+"""Solutions that concurrent calls pool into one forward pass when ``batch_size`` is None."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,11 @@ class TransformersLikelihoodVerifier(BaseVerifier):
 
     All solutions go through one padded forward pass (or passes of
     ``batch_size``); padding is on the right, so scores do not depend on the
-    batch. Scores are deterministic (no sampling, no seed). An input longer
+    batch. Concurrent ``score``/``ascore`` calls (other threads, concurrent
+    graph runs) share forward passes through a ``Coalescer``: up to
+    ``batch_size`` (64 when ``None``) solutions from the calls waiting, after
+    at most ``max_wait_s`` once calls have been seen to overlap. Scores are
+    deterministic (no sampling, no seed). An input longer
     than the context (``max_length``) loses tokens on the left, from the
     prompt; a solution that does not fit whole is a ``ValueError``. A
     solution with no step scores ``[EMPTY_SOLUTION_SCORE]`` without the model.
@@ -140,7 +150,11 @@ class TransformersLikelihoodVerifier(BaseVerifier):
         device: Torch device; by default CUDA if present, else CPU (a loaded
             model given without a device stays where it is).
         dtype: Torch dtype (or its name) to load or cast the model in.
-        batch_size: Sequences per forward pass; ``None`` reads all at once.
+        batch_size: Sequences per forward pass; ``None`` reads a call's
+            solutions all at once (and pools concurrent calls up to 64).
+        max_wait_s: How long a forward pass waits for concurrent calls (seconds).
+        threads: Torch CPU threads; ``None`` follows
+            :func:`~langgraph_ttc.models.threads.choose_threads`.
         max_length: The context in tokens; ``None`` uses the model config's
             ``max_position_embeddings``.
         name: The verifier's name; by default ``likelihood:<model folder name>``.
@@ -163,6 +177,8 @@ class TransformersLikelihoodVerifier(BaseVerifier):
         batch_size: int | None = None,
         max_length: int | None = None,
         name: str | None = None,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
+        threads: int | None = None,
     ) -> None:
         self.token_fold: TokenFold = check_token_fold(token_fold)
         self.step_fold: Fold | None = check_step_fold(step_fold)
@@ -186,7 +202,18 @@ class TransformersLikelihoodVerifier(BaseVerifier):
         self._tokenizer = tokenizer
         self._device = device
         self._dtype = dtype
+        if threads is not None:
+            choose_threads(None, threads)  # checks it
+        self.threads = threads
         self._lock = threading.Lock()
+        self._tok_lock = threading.Lock()
+        self._coalescer: Coalescer[list[LikelihoodEncoding], list[list[float | None]]] = Coalescer(
+            self._forward_calls,
+            max_size=batch_size or _POOL,
+            max_wait_s=max_wait_s,
+            size=len,
+            name=self.name,
+        )
         self._ready = False
         self._params = 0
         self._keep_logits = False
@@ -208,6 +235,7 @@ class TransformersLikelihoodVerifier(BaseVerifier):
             context = getattr(self._model.config, "max_position_embeddings", None)
             self.max_length = int(context) if isinstance(context, int) and context > 1 else None
         self._params = int(self._model.num_parameters())
+        apply_threads(next(self._model.parameters()).device, self._params, self.threads)
         self._keep_logits = takes_logits_to_keep(self._model)
         self._ready = True
 
@@ -262,29 +290,70 @@ class TransformersLikelihoodVerifier(BaseVerifier):
         return LikelihoodEncoding(text=text, input_ids=ids, token_spans=spans, steps=steps)
 
     def _score(self, question: str, solutions: list[str]) -> ScoreResult:
+        encodings = self._encodings(question, solutions)
+        logprobs = self._coalescer.call(list(encodings.values())) if encodings else []
+        return self._result(solutions, encodings, logprobs)
+
+    async def _ascore(self, question: str, solutions: list[str]) -> ScoreResult:
+        # Loading and tokenizing are CPU work: off the event loop.
+        encodings = await asyncio.to_thread(self._encodings, question, solutions)
+        logprobs = await self._coalescer.acall(list(encodings.values())) if encodings else []
+        return self._result(solutions, encodings, logprobs)
+
+    @property
+    def coalescing(self) -> CoalescerStats:
+        """How many forward batches were run and how many calls shared one."""
+        return self._coalescer.stats
+
+    def _encodings(self, question: str, solutions: list[str]) -> dict[int, LikelihoodEncoding]:
+        """The model input of each solution that has a step, by solution index."""
         self.load()
-        out: list[list[float]] = [[EMPTY_SOLUTION_SCORE] for _ in solutions]
         encodings: dict[int, LikelihoodEncoding] = {}
-        for i, sol in enumerate(solutions):
-            if step_spans(sol, self.step_delimiter):
-                try:
-                    encodings[i] = self.encode(question, sol)
-                except ValueError as exc:
-                    raise ValueError(f"{self.name}: solutions[{i}]: {exc}") from None
-        order = sorted(encodings, key=lambda i: -len(encodings[i].input_ids))
-        size = self.batch_size or max(1, len(order))
-        for start in range(0, len(order), size):
-            chunk = order[start : start + size]
-            batch = [encodings[i] for i in chunk]
-            for i, enc, lps in zip(chunk, batch, self._forward(batch), strict=True):
-                try:
-                    out[i] = steps_from_tokens(enc.token_spans, lps, enc.steps, self.token_fold)
-                except ValueError as exc:
-                    raise ValueError(f"{self.name}: solutions[{i}]: {exc}") from None
+        # A fast tokenizer used from two threads at once can fail ("Already borrowed").
+        with self._tok_lock:
+            for i, sol in enumerate(solutions):
+                if step_spans(sol, self.step_delimiter):
+                    try:
+                        encodings[i] = self.encode(question, sol)
+                    except ValueError as exc:
+                        raise ValueError(f"{self.name}: solutions[{i}]: {exc}") from None
+        return encodings
+
+    def _result(
+        self,
+        solutions: list[str],
+        encodings: dict[int, LikelihoodEncoding],
+        logprobs: list[list[float | None]],
+    ) -> ScoreResult:
+        out: list[list[float]] = [[EMPTY_SOLUTION_SCORE] for _ in solutions]
+        for (i, enc), lps in zip(encodings.items(), logprobs, strict=True):
+            try:
+                out[i] = steps_from_tokens(enc.token_spans, lps, enc.steps, self.token_fold)
+            except ValueError as exc:
+                raise ValueError(f"{self.name}: solutions[{i}]: {exc}") from None
         tokens = sum(len(e.input_ids) for e in encodings.values())
         return ScoreResult(
             steps=fold_steps(out, self.step_fold), tokens=tokens, flops=2.0 * self._params * tokens
         )
+
+    def _forward_calls(
+        self, calls: list[list[LikelihoodEncoding]]
+    ) -> list[list[list[float | None]] | BaseException]:
+        """The coalescer's batch: all calls' inputs, longest first, in passes of ``batch_size``."""
+        flat = [enc for call in calls for enc in call]
+        got: list[list[float | None]] = [[] for _ in flat]
+        order = sorted(range(len(flat)), key=lambda i: -len(flat[i].input_ids))
+        size = self.batch_size or max(1, len(order))
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            for i, lps in zip(chunk, self._forward([flat[i] for i in chunk]), strict=True):
+                got[i] = lps
+        out: list[list[list[float | None]] | BaseException] = []
+        start = 0
+        for call in calls:
+            out.append(got[start : start + len(call)])
+            start += len(call)
+        return out
 
     def _forward(self, batch: list[LikelihoodEncoding]) -> list[list[float | None]]:
         """Each token's log-probability given the tokens before it (``None`` for the first)."""
