@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from langgraph_ttc.router import ComputePolicy, OracleDifficulty, VerifierDifficulty
+from langgraph_ttc.router import (
+    ComputePolicy,
+    OracleDifficulty,
+    VerifierDifficulty,
+    generic_policy,
+)
+from langgraph_ttc.router.fitted import run_models
 from langgraph_ttc.router.difficulty import ProbeSettings, agreement, run_estimate
 from langgraph_ttc.router.planning import available_plan, fit_after_probes, total_cost
 from langgraph_ttc.state import TTCContext
@@ -140,13 +147,56 @@ def test_unset_budget_defaults_to_16_generations() -> None:
     assert out["usage"]["generations"] == 16
 
 
-def test_the_shipped_policy_is_the_default() -> None:
-    gen = ScriptedGenerator(error_rate=0.3)
-    out = _run(create_ttc_graph(gen, verifier=_constant(0.3)))
-    policy = ComputePolicy.default()
+def test_the_shipped_policy_is_the_default_for_the_models_it_was_fitted_on() -> None:
+    gen, ver = ScriptedGenerator(error_rate=0.3), _constant(0.3)
+    # The shipped table, as if it had been fitted on these (scripted) models.
+    shipped = ComputePolicy.default()
+    assert shipped.fitted_for is not None
+    policy = replace(shipped, fitted_for=run_models(gen, ver))
+    out = _run(create_ttc_graph(gen, verifier=ver, policy=policy))
     wanted = available_plan(policy.lookup(policy.bin(0.3), 16), STRATEGIES, has_verifier=True)
     assert out["difficulty"] == policy.bin(0.3)
     assert out["plan"] == fit_after_probes(wanted, 16, 4).to_dict()
+
+
+def _route_event(graph: Any, ctx: TTCContext | None = None) -> dict[str, Any]:
+    parts = graph.compile().stream({"question": Q}, context=ctx or _ctx(), stream_mode="custom")
+    return next(p for p in parts if p.get("node") == "route")
+
+
+def test_other_models_get_the_generic_policy_and_the_router_says_so() -> None:
+    gen, ver = ScriptedGenerator(error_rate=0.3), _constant(0.3)
+    out = _run(create_ttc_graph(gen, verifier=ver))  # the shipped policy, fitted on others
+    generic = generic_policy()
+    # No probes: bins fitted on another verifier's scores mean nothing here.
+    assert out["difficulty"] is None
+    assert not any(c.get("source") == "probe" for c in out["candidates"])
+    assert out["plan"] == generic.unprobed_plan(16).to_dict()  # type: ignore[union-attr]
+    assert out["strategy"] == "adaptive" and out["usage"]["generations"] <= 16
+    event = _route_event(create_ttc_graph(gen, verifier=ver))
+    report = event["policy"]
+    assert report["policy"] == "generic" and report["fitted"] == "no"
+    assert report["models"] == run_models(gen, ver)
+    assert report["fitted_for"] == ComputePolicy.default().fitted_for
+    assert "generator 'ScriptedGenerator:scripted-generator'" in report["reason"]
+    assert "ttc fit-policy" in report["reason"]
+
+
+def test_a_policy_fitted_on_the_run_s_models_is_used_and_reported() -> None:
+    gen, ver = ScriptedGenerator(error_rate=0.3), _constant(0.3)
+    fitted = replace(PAPER, fitted_for=run_models(gen, ver))
+    report = _route_event(create_ttc_graph(gen, verifier=ver, policy=fitted))["policy"]
+    assert report["policy"] == "given" and report["fitted"] == "yes" and report["reason"] == ""
+    # Fitted with a verifier, run without one: that is another setup.
+    other = _route_event(create_ttc_graph(gen, policy=fitted))["policy"]
+    assert other["fitted"] == "no" and "verifier None" in other["reason"]
+
+
+def test_a_policy_naming_no_models_runs_as_given() -> None:
+    gen = ScriptedGenerator(error_rate=0.3)
+    event = _route_event(_ttc(gen, verifier=_constant(0.3)))
+    assert event["policy"]["policy"] == "given" and event["policy"]["fitted"] == "unknown"
+    assert event["difficulty"] == PAPER.bin(0.3)
 
 
 def test_forced_plan_skips_the_probes() -> None:

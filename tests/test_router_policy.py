@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_ttc.router import ComputePolicy, available_plan, default_plan, fit_plan
+from langgraph_ttc.router import (
+    ComputePolicy,
+    available_plan,
+    check_policy,
+    default_plan,
+    fit_plan,
+    generic_policy,
+    model_fingerprint,
+)
 from langgraph_ttc.router.policy import DEFAULT_POLICY_PATH, quantile_thresholds
 from langgraph_ttc.types import StrategyConfig
 
@@ -93,6 +101,10 @@ def test_json_round_trip(tmp_path: Path) -> None:
         (lambda d: d.update(extra=1), "unknown policy fields"),
         (lambda d: d.update(default_bin=0), "default_bin"),
         (lambda d: d.pop("table"), "missing the field 'table'"),
+        (lambda d: d.update(fitted_for="policy-small"), "fitted_for must be an object"),
+        (lambda d: d.update(fitted_for={"verifier": "v"}), "must name the generator"),
+        (lambda d: d.update(fitted_for={"generator": "g", "prm": "p"}), "unknown roles"),
+        (lambda d: d.update(fitted_for={"generator": ""}), r"fitted_for\['generator'\]"),
     ],
 )
 def test_invalid_policies_name_the_field(mutate, match: str) -> None:
@@ -100,6 +112,14 @@ def test_invalid_policies_name_the_field(mutate, match: str) -> None:
     mutate(data)
     with pytest.raises((ValueError, TypeError), match=match):
         ComputePolicy.from_dict(data)
+
+
+def test_fitted_for_round_trips(tmp_path: Path) -> None:
+    fitted = {"generator": "TransformersGenerator:m@abc", "verifier": None}
+    policy = _policy(fitted_for=fitted)
+    assert policy.to_dict()["fitted_for"] == fitted
+    assert ComputePolicy.load(policy.save(tmp_path / "p.json")) == policy
+    assert "fitted_for" not in _policy().to_dict()  # unknown: runs with any models
 
 
 def test_load_errors_name_the_file(tmp_path: Path) -> None:
@@ -123,6 +143,12 @@ def test_shipped_default_policy() -> None:
         for n in budgets:
             assert policy.lookup(b, n).generations <= n
     assert policy.description
+    # It names what it was fitted on: the bundled policy and the default verifier.
+    assert policy.fitted_for is not None
+    assert policy.fitted_for["generator"].startswith("TransformersGenerator:policy-small@")
+    assert policy.fitted_for["verifier"].startswith(
+        "TransformersLikelihoodVerifier:policy-large@"
+    )
     # Written in the canonical form: saving it again changes nothing.
     text = DEFAULT_POLICY_PATH.read_text()
     assert json.loads(text) == policy.to_dict()
@@ -215,3 +241,56 @@ def test_default_plan_spends_the_budget() -> None:
         default_plan("nope", 4)
     with pytest.raises(ValueError, match="budget"):
         default_plan("beam", 0)
+
+
+# --------------------------------------------------------------------------- fitted for
+
+
+class _Named:
+    def __init__(self, name: str, source: str | None = None) -> None:
+        self.name = name
+        self._source = source
+
+
+class _Wrapper:
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.name = "wrapped"
+
+
+def test_fingerprints_tell_models_apart(tmp_path: Path) -> None:
+    a, b = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    for folder, layers in ((a, 2), (b, 3)):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"num_hidden_layers": layers}))
+    fa, fb = model_fingerprint(_Named("x", str(a))), model_fingerprint(_Named("x", str(b)))
+    assert fa is not None and fa.startswith("_Named:model@") and fa != fb
+    # The name does not matter for a local folder; a wrapper is seen through.
+    assert model_fingerprint(_Wrapper(_Named("renamed", str(a)))) == fa
+    # Without a folder: the adapter class and its name.
+    assert model_fingerprint(_Named("openai:m")) == "_Named:openai:m"
+    assert model_fingerprint(None) is None
+
+
+def test_the_shipped_policy_matches_the_bundled_models() -> None:
+    pytest.importorskip("torch")
+    from langgraph_ttc.defaults import bundled_available, load_bundled
+
+    if not bundled_available():
+        pytest.skip("bundled models not installed")
+    gen, ver, _ = load_bundled("cpu")  # builds the adapters; loads no weights
+    checked = check_policy(ComputePolicy.default(), gen, ver)
+    assert checked.fitted == "yes" and checked.policy == ComputePolicy.default()
+    other = check_policy(ComputePolicy.default(), gen, None)
+    assert other.fitted == "no" and other.policy == generic_policy()
+
+
+def test_the_generic_policy_needs_no_fit_and_no_probes() -> None:
+    policy = generic_policy()
+    assert policy.fitted_for is None and "Generic" in policy.description
+    for budget in (1, 2, 3, 4, 7, 16, 100, 1000):
+        plan = policy.unprobed_plan(budget)
+        assert plan is not None and plan.generations <= max(budget, 1)
+        assert plan.strategy == ("greedy" if budget < 4 else "adaptive")
+    assert policy.unprobed_plan(16) == StrategyConfig("adaptive", n=16, round_size=4)
+    assert ComputePolicy.from_dict(policy.to_dict()) == policy
