@@ -24,6 +24,9 @@ parameters, drawn with a large spread so scores differ from step to step).
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -43,11 +46,14 @@ from transformers import (
 __all__ = [
     "LLAMA3_CHAT_TEMPLATE",
     "QWEN_CHAT_TEMPLATE",
+    "PoolingReplica",
     "build_chat_policy",
     "build_math_shepherd",
     "build_qwen_prm",
     "build_rlhflow",
     "build_skywork",
+    "serve_asgi",
+    "serve_http",
 ]
 
 TINY = {
@@ -265,3 +271,215 @@ def build_chat_policy(folder: Path, *, seed: int = 0) -> Path:
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(folder)
     return folder
+
+
+# ---------------------------------------------------------------- vLLM's pooling endpoint
+
+
+class PoolingReplica:
+    """vLLM's ``POST /pooling`` for one replica PRM, by vLLM's published schema.
+
+    The request is a ``PoolingCompletionRequest`` with token-id ``input``
+    (vllm/entrypoints/pooling/pooling/protocol.py); the pooler is vLLM's
+    tokenwise one (model_executor/layers/pooler/tokwise): the per-token head
+    output, ``returned_token_ids`` columns kept, rows where the prompt token
+    is ``step_tag_id`` kept (``STEP``), then softmax for a 2-class
+    ``token_classify`` head; Skywork's value head (its vLLM plugin) returns
+    the raw value per token (``ALL``). The response is a ``PoolingResponse``
+    serialised as FastAPI's ``JSONResponse`` does (compact separators), field
+    order as the pydantic models declare it. Every sequence runs on its own,
+    unpadded, as vLLM runs them.
+
+    Real vLLM cannot run here (no GPU, no CPU wheel for this box), so tests
+    use this replica; ``faults`` (``"429"``, ``"500"``, ``"rows"``: one row
+    too few, ``"items"``: one result too few) apply to the next requests in order.
+    """
+
+    def __init__(
+        self, folder: Path, *, kind: str, pooler_config: dict[str, object], model: str = "prm"
+    ) -> None:
+        from transformers import AutoModel, AutoModelForCausalLM
+
+        self.kind, self.model_name, self.config = kind, model, pooler_config
+        self.faults: list[str] = []
+        self.requests: list[dict[str, object]] = []
+        if kind == "lm":
+            self.model = AutoModelForCausalLM.from_pretrained(folder).eval()
+        else:
+            self.model = AutoModel.from_pretrained(folder).eval()
+            if kind == "classifier":
+                from safetensors.torch import load_file
+
+                w = load_file(str(folder / "model.safetensors"))
+                self.head = lambda h: (
+                    torch.relu(h @ w["score.0.weight"].T + w["score.0.bias"])
+                    @ w["score.2.weight"].T
+                    + w["score.2.bias"]
+                )
+            else:
+                s = torch.load(folder / "pytorch_model.bin", weights_only=True)
+                self.head = lambda h: h @ s["v_head.summary.weight"].T + s["v_head.summary.bias"]
+
+    def _rows(self, ids: list[int]) -> list[list[float]]:
+        with torch.no_grad():
+            x = torch.tensor([ids])
+            if self.kind == "lm":
+                out = self.model(x).logits[0]
+            else:
+                out = self.head(self.model(x).last_hidden_state[0])
+        returned = self.config.get("returned_token_ids")
+        if returned:
+            out = out[:, list(returned)]  # type: ignore[call-overload]
+        tag = self.config.get("step_tag_id")
+        if self.config.get("pooling_type") == "STEP" and tag is not None:
+            out = out[torch.tensor(ids) == tag]
+        if self.kind != "value":
+            out = torch.softmax(out, dim=-1)
+        return [[float(v) for v in row] for row in out.tolist()]
+
+    def handle(self, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+        """The status and JSON body vLLM would answer ``body`` with."""
+        import time
+        import uuid
+
+        self.requests.append(body)
+        fault = self.faults.pop(0) if self.faults else "pass"
+        if fault in ("429", "500"):
+            kind = "RateLimitError" if fault == "429" else "InternalServerError"
+            err = {"message": f"injected {fault}", "type": kind, "param": None, "code": int(fault)}
+            return int(fault), {"error": err}
+        inputs = body.get("input")
+        if inputs and isinstance(inputs, list) and isinstance(inputs[0], int):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not all(
+            isinstance(i, list) and i and all(isinstance(t, int) for t in i) for i in inputs
+        ):
+            err = {
+                "message": "input must be token ids",
+                "type": "BadRequestError",
+                "param": "input",
+                "code": 400,
+            }
+            return 400, {"error": err}
+        data = []
+        for index, ids in enumerate(inputs):
+            rows = self._rows(ids)
+            if fault == "rows":
+                rows = rows[:-1]
+            data.append({"index": index, "object": "pooling", "data": rows})
+        if fault == "items":
+            data = data[:-1]
+        n = sum(len(i) for i in inputs)
+        return 200, {
+            "id": f"pool-{uuid.uuid4().hex}",
+            "object": "list",
+            "created": int(time.time()),
+            "model": body.get("model") or self.model_name,
+            "data": data,
+            "usage": {
+                "prompt_tokens": n,
+                "total_tokens": n,
+                "completion_tokens": 0,
+                "prompt_tokens_details": None,
+            },
+        }
+
+    def render(self, body: bytes) -> tuple[int, bytes]:
+        """``handle`` on raw bytes, rendered as Starlette's ``JSONResponse``."""
+        import json
+
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            err = {"message": "invalid JSON", "type": "BadRequestError", "param": None, "code": 400}
+            status, payload = 400, {"error": err}
+        else:
+            status, payload = self.handle(parsed)
+        text = json.dumps(
+            payload, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+        )
+        return status, text.encode("utf-8")
+
+    async def __call__(self, scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
+        """An ASGI app: ``POST /pooling`` (404 elsewhere), for uvicorn."""
+        if scope["type"] != "http":
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        if scope["method"] == "POST" and scope["path"] == "/pooling":
+            status, payload = self.render(b"".join(chunks))
+        else:
+            status, payload = 404, b'{"detail":"Not Found"}'
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+        ]
+        if status == 429:
+            headers.append((b"retry-after", b"0"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+@contextlib.contextmanager
+def serve_http(replica: PoolingReplica) -> Iterator[str]:
+    """Serve ``replica`` with the standard library's HTTP server; yields its base URL."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            if self.path != "/pooling":
+                status, payload = 404, b'{"detail":"Not Found"}'
+            else:
+                status, payload = replica.render(body)
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            if status == 429:
+                self.send_header("retry-after", "0")
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serve_asgi(replica: PoolingReplica) -> Iterator[int]:
+    """Serve ``replica`` with uvicorn (vLLM's server) on 127.0.0.1; yields the port."""
+    import socket
+    import time
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(replica, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -22,6 +22,7 @@ from langgraph_ttc.verifiers.prm_formats.registry import (
     CheckpointInfo,
     PRMFormat,
     detect_prm_format,
+    format_encoder,
     get_prm_format,
     inspect_checkpoint,
     register_prm_format,
@@ -32,6 +33,7 @@ __all__ = [
     "CheckpointInfo",
     "PRMFormat",
     "detect_prm_format",
+    "format_encoder",
     "get_prm_format",
     "inspect_checkpoint",
     "load_prm",
@@ -107,8 +109,4 @@ def vllm_pooler_config(
     fmt = get_prm_format(format)
     if fmt.encoder is None or fmt.pooler_config is None:
         raise ValueError(f"PRM format {format!r} has no vLLM pooling recipe")
-    if isinstance(tokenizer, str | os.PathLike):
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(os.fspath(tokenizer))
-    return fmt.pooler_config(fmt.encoder(tokenizer, None, step_delimiter))
+    return fmt.pooler_config(format_encoder(format, tokenizer, step_delimiter))
