@@ -15,8 +15,8 @@ from langgraph_ttc.router import (
     VerifierDifficulty,
     generic_policy,
 )
-from langgraph_ttc.router.fitted import run_models
 from langgraph_ttc.router.difficulty import ProbeSettings, agreement, run_estimate
+from langgraph_ttc.router.fitted import run_models
 from langgraph_ttc.router.planning import available_plan, fit_after_probes, total_cost
 from langgraph_ttc.state import TTCContext
 from langgraph_ttc.strategies.compute_optimal import create_ttc_graph

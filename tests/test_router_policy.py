@@ -146,9 +146,7 @@ def test_shipped_default_policy() -> None:
     # It names what it was fitted on: the bundled policy and the default verifier.
     assert policy.fitted_for is not None
     assert policy.fitted_for["generator"].startswith("TransformersGenerator:policy-small@")
-    assert policy.fitted_for["verifier"].startswith(
-        "TransformersLikelihoodVerifier:policy-large@"
-    )
+    assert policy.fitted_for["verifier"].startswith("TransformersLikelihoodVerifier:policy-large@")
     # Written in the canonical form: saving it again changes nothing.
     text = DEFAULT_POLICY_PATH.read_text()
     assert json.loads(text) == policy.to_dict()

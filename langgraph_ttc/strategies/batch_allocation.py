@@ -125,22 +125,26 @@ def allocate_budgets(
     if not any(weight):
         weight = [1.0] * n
     # Weighted first; if those all reach their cap, the rest may take what remains.
+    base = list(alloc)
     for pool in (weight, [w or 1.0 for w in weight]):
         for size in (step, 1):
-            left = _hand_out(alloc, pool, difficulties, left, size, cap)
+            left = _hand_out(alloc, base, pool, difficulties, left, size, cap)
     return alloc
 
 
 def _hand_out(
     alloc: list[int],
+    base: Sequence[int],
     weight: Sequence[float],
     difficulties: Sequence[int | None],
     left: int,
     size: int,
     cap: int,
 ) -> int:
-    """Give ``size`` at a time to the question furthest below its share; return what is left."""
-    base = list(alloc)
+    """Give ``size`` at a time to the question furthest below its share; return what is left.
+
+    The share is what a question got beyond ``base`` (its probes), over its weight.
+    """
     heap = [
         ((alloc[i] - base[i] + size) / weight[i], -(difficulties[i] or 0), i)
         for i in range(len(alloc))
