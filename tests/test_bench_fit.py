@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from langgraph_ttc.bench.arms import arm_by_name
-from langgraph_ttc.bench.fit import fit_policy, folds_of, runs_as_measured
+from langgraph_ttc.bench.fit import PolicyFit, fit_policy, folds_of, runs_as_measured
 from langgraph_ttc.types import StrategyConfig
 
 ARMS = [arm_by_name(n) for n in ("greedy", "majority", "bon_weighted", "beam_m4")]
@@ -129,3 +129,66 @@ def test_pooling_when_one_arm_cross_validates_better_than_per_bin_choices() -> N
     kept = fit_policy(separable, QIDS, bin_of, arms=ARMS, budgets=[16], pool_when_better=True)
     assert not kept.pooled[16]
     assert kept.choices[1][16].arm == "majority" and kept.choices[5][16].arm == "bon_weighted"
+
+
+def _probe_fit(table: dict[tuple[str, str, int], float], *, unprobed: bool = False) -> PolicyFit:
+    probes = {1: None, 4: 4, 16: 4}
+    return fit_policy(
+        table,
+        QIDS,
+        lambda q, b: None if probes[b] is None else bin_of(q, b),
+        arms=ARMS,
+        budgets=[1, 4, 16],
+        probes=probes.get,
+        pool_when_better=True,
+        unprobed=unprobed,
+    )
+
+
+def test_the_fit_skips_the_probes_where_they_do_not_pay() -> None:
+    from langgraph_ttc.router.policy import ComputePolicy
+
+    table = base_table()
+    for q in QIDS:
+        # Beam search at 16 is best, but after 4 probes it neither fits nor runs as measured.
+        table[(q, "beam_m4", 16)] = 0.9
+        table[(q, "majority", 16)] = 0.5
+        table[(q, "majority", 4)] = 0.4
+        table[(q, "beam_m4", 4)] = 0.2
+    fit = _probe_fit(table, unprobed=True)
+    assert fit.unprobed == {4: True, 16: True}
+    assert fit.cv_overall[16] == pytest.approx(0.9)
+    policy = fit.policy
+    plan = policy.unprobed_plan(16)
+    assert plan is not None and plan.strategy == "beam" and plan.n == 16
+    at_4 = policy.unprobed_plan(4)
+    assert at_4 is not None and at_4.strategy == "majority"
+    assert policy.unprobed_plan(1) is None  # no probes at 1 anyway: the table decides
+    # Every bin holds the unprobed choice, so the simulations replay what the router runs.
+    assert {fit.choices[b][16].arm for b in range(1, 6)} == {"beam_m4"}
+    # It survives the policy's JSON form (what `ttc fit-policy` writes).
+    again = ComputePolicy.from_dict(policy.to_dict())
+    assert again.unprobed_plan(16) == plan
+    # Without the option, the paper's probe-aware fit never skips probes.
+    plain = _probe_fit(table)
+    assert not plain.policy.unprobed
+    assert plain.cv_overall[16] == pytest.approx(0.5)
+
+
+def test_the_fit_keeps_the_probes_where_they_pay() -> None:
+    table = base_table()
+    for q in QIDS:
+        easy = bin_of(q, 16) <= 2
+        # Each bin has its own best arm (both run as measured after 4 probes): routing pays.
+        table[(q, "majority", 16)] = 1.0 if easy else 0.0
+        table[(q, "bon_weighted", 16)] = 0.0 if easy else 1.0
+        table[(q, "majority", 4)] = 0.6  # the same for every bin: probes cannot pay at 4
+    fit = _probe_fit(table, unprobed=True)
+    assert fit.unprobed == {4: True, 16: False}
+    policy = fit.policy
+    # 16 probes explicitly (None), so it does not inherit the unprobed entry of 4.
+    assert policy.unprobed == {4: policy.unprobed[4], 16: None}
+    assert policy.unprobed_plan(16) is None and policy.unprobed_plan(8) is not None
+    assert policy.lookup(1, 16).strategy == "majority"
+    assert policy.lookup(5, 16).strategy == "best_of_n"
+    assert fit.cv_unprobed[16] < fit.cv_overall[16]

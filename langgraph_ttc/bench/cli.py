@@ -480,15 +480,16 @@ def _fit(args: argparse.Namespace) -> int:
     lines = [
         f"fitted on {split} ({len(items[split])} questions), probe cost counted; 2-fold CV per bin:"
     ]
-    lines.append("budget  cv_accuracy  cv_generations  one_arm  choices per bin 1..5")
+    lines.append("budget  cv_accuracy  cv_generations  one_arm  probes  choices per bin 1..5")
     for key in sorted(fit.cv_overall):
         choices = " | ".join(
             choice_name(fit.choices[b][key].arm, fit.choices[b][key].budget) for b in range(1, 6)
         )
         pooled = "yes" if fit.pooled.get(key) else "no"
+        probes = "none" if fit.unprobed.get(key) else "yes" if key in fit.unprobed else "-"
         lines.append(
             f"{key:>6}  {fit.cv_overall[key]:>11.3f}  {fit.cv_cost[key]:>14.1f}  {pooled:>7}  "
-            f"{choices}"
+            f"{probes:>6}  {choices}"
         )
     lines.append(f"policy: {path}")
     sys.stdout.write("\n".join(lines) + "\n")

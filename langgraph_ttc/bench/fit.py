@@ -32,6 +32,17 @@ probes are drawn.
 
 Ties go to the cheaper arm, then to the arm listed first.
 
+**Unprobed entries** (issue 10, item 5; ``fit_policy(unprobed=True)``, what
+the router's fit does). Probes buy a difficulty estimate but cost generations
+and rule out plans that do not run as measured after them. At each budget
+where the router would probe, the fit also cross-validates the best single
+arm run *without* probes (any arm whose own cost fits, as in
+:func:`fit_fixed_policy`). Where that scores at least as well as the probed
+choice, probing does not pay: the budget gets a ``ComputePolicy.unprobed``
+entry with that arm, and the router skips its probes there. The other probed
+budgets get an explicit ``None`` entry (probe), so a lookup between budgets
+never inherits an unprobed entry from below by accident.
+
 The sweep's fits, on a split's cached results: :func:`fit_router_policy`
 (what the router runs: probe-aware, predicted bins), :func:`fit_oracle_policy`
 (the paper's: oracle bins, matched budgets) and :func:`fit_fixed_policy`
@@ -107,6 +118,10 @@ class PolicyFit:
         cv_pooled: ``{budget: accuracy}``: two-fold CV of one arm for all bins.
         pooled: ``{budget: bool}``: whether the policy holds one arm for all
             bins there (no estimate at that budget, or ``pool_when_better``).
+        unprobed: ``{budget: bool}``: whether the policy runs that budget without
+            probes (a ``ComputePolicy.unprobed`` entry; its choice fills every bin).
+        cv_unprobed: ``{budget: accuracy}``: two-fold CV of the best arm run
+            without probes, at the budgets where the router would probe.
     """
 
     policy: ComputePolicy
@@ -117,6 +132,8 @@ class PolicyFit:
     mode: str
     cv_pooled: dict[int, float] = field(default_factory=dict)
     pooled: dict[int, bool] = field(default_factory=dict)
+    unprobed: dict[int, bool] = field(default_factory=dict)
+    cv_unprobed: dict[int, float] = field(default_factory=dict)
 
 
 def folds_of(qids: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -226,6 +243,7 @@ def fit_policy(
     keys: Sequence[int] | None = None,
     probes: Callable[[int], int | None] | None = None,
     pool_when_better: bool = False,
+    unprobed: bool = False,
     thresholds: Sequence[float] = (0.8, 0.6, 0.4, 0.2),
     default_bin: int = 3,
     description: str = "",
@@ -246,6 +264,10 @@ def fit_policy(
             bins has a cross-validated accuracy at least as high as choosing
             per bin, write that one arm into every bin (per-bin choices on a
             few questions per bin overfit).
+        unprobed: Beyond the paper (probe-aware mode only): at a budget where
+            the router probes, choose to skip the probes when the best arm run
+            without them cross-validates at least as well (see the module
+            docstring); the policy gets ``unprobed`` entries.
         thresholds: The policy's bin thresholds on the predicted score.
         default_bin: The policy's bin for unestimated questions.
         description: Stored in the policy.
@@ -264,6 +286,9 @@ def fit_policy(
     cv_cost: dict[int, float] = {}
     cv_pooled: dict[int, float] = {}
     pooled: dict[int, bool] = {}
+    skip: dict[int, bool] = {}
+    cv_skip: dict[int, float] = {}
+    skip_configs: dict[int, StrategyConfig | None] = {}
     for key in keys:
         p = None if probes is None else probes(key)
         cands = _candidates(arms, budgets, key, p, matched)
@@ -292,6 +317,22 @@ def fit_policy(
         for b, value in zip(names, per_bin, strict=True):
             if b is not None and value is not None:
                 cv[b][key] = value
+        if unprobed and not matched and p:
+            free = _candidates(arms, budgets, key, 0, False)
+            alone = _best(table, qids, free)
+            if alone is not None:
+                _, acc_free, cost_free, count_free = _cross_validate(
+                    table, [list(qids)], free, alone
+                )
+                cv_skip[key] = acc_free / count_free if count_free else float("nan")
+                # Ties go to no probes: they would cost generations and buy nothing.
+                probed_cv = acc / count if count else float("-inf")
+                skip[key] = count_free > 0 and acc_free / count_free >= probed_cv - 1e-12
+                if skip[key]:
+                    for bin_ in range(1, NUM_BINS + 1):
+                        choices[bin_][key] = alone
+                    acc, cost, count = acc_free, cost_free, count_free
+                skip_configs[key] = alone.config if skip[key] else None
         cv_overall[key] = acc / count if count else float("nan")
         cv_cost[key] = cost / count if count else float("nan")
     policy = ComputePolicy(
@@ -299,6 +340,8 @@ def fit_policy(
         table={b: {k: c.config for k, c in row.items()} for b, row in choices.items()},
         default_bin=default_bin,
         description=description,
+        # Explicit `None` (probe) entries only matter once some budget skips its probes.
+        unprobed=skip_configs if any(skip.values()) else {},
     )
     return PolicyFit(
         policy,
@@ -309,6 +352,8 @@ def fit_policy(
         "matched" if matched else "probe_aware",
         cv_pooled,
         pooled,
+        skip,
+        cv_skip,
     )
 
 
@@ -342,8 +387,9 @@ def fit_predicted_policy(data: SplitData, config: SweepConfig) -> PolicyFit:
         "the best accuracy whose cost with the router's probes fits the budget (probe-aware; "
         "two-fold cross-validated in the report). Bins: quantiles of the mean PRM score "
         f"of {k} probes. Where one arm for all bins cross-validates at least as well as "
-        "per-bin choices, that arm fills every bin. Budgets above "
-        f"{max(budget_keys(config))} use the largest entry."
+        "per-bin choices, that arm fills every bin; where the best arm run without probes "
+        "cross-validates at least as well as probing, the budget is `unprobed` (no probes). "
+        f"Budgets above {max(budget_keys(config))} use the largest entry."
     )
     return fit_policy(
         data.table,
@@ -353,6 +399,7 @@ def fit_predicted_policy(data: SplitData, config: SweepConfig) -> PolicyFit:
         budgets=budget_keys(config),
         probes=probes_at,
         pool_when_better=True,
+        unprobed=True,
         thresholds=thresholds,
         default_bin=3,
         description=description,

@@ -273,7 +273,11 @@ def _fitted_policies(co: Mapping[str, Any], ev: str) -> list[str]:
                     _cell(p),
                     f"{_n(p['generations'], '.1f')}",
                     f"{cv.get(p['budget'], {}).get('accuracy') or 0:.3f}",
-                    "yes" if cv.get(p["budget"], {}).get("pooled") else "no",
+                    "no probes"
+                    if cv.get(p["budget"], {}).get("unprobed")
+                    else "yes"
+                    if cv.get(p["budget"], {}).get("pooled")
+                    else "no",
                     ", ".join(f"{k} x{v}" for k, v in p["choices"].items()),
                 ]
             )
@@ -283,7 +287,7 @@ def _fitted_policies(co: Mapping[str, Any], ev: str) -> list[str]:
                 f"{ev} accuracy",
                 "generations",
                 "2-fold CV accuracy (fit split)",
-                "one arm for all bins",
+                "one arm for all bins (or no probes)",
                 "arms chosen (questions)",
             ],
             rows,

@@ -132,6 +132,8 @@ def _predicted(eval_data: SplitData, fit: PolicyFit, keys: Sequence[int]) -> dic
                 "generations": rounded(fit.cv_cost[k], 3),
                 "pooled_accuracy": rounded(fit.cv_pooled.get(k)),
                 "pooled": fit.pooled.get(k, False),
+                "unprobed": fit.unprobed.get(k, False),
+                "unprobed_accuracy": rounded(fit.cv_unprobed.get(k)),
             }
             for k, v in sorted(fit.cv_overall.items())
         ],
