@@ -328,3 +328,62 @@ def test_register_a_format(replicas: dict[str, Path]) -> None:
         from langgraph_ttc.verifiers.prm_formats import registry
 
         registry._FORMATS.pop("test-mistral", None)
+
+
+# ------------------------------------------------------------------ end to end
+
+
+class _Recording:
+    """Wraps a verifier and records the solutions it was asked to score."""
+
+    def __init__(self, inner: Verifier) -> None:
+        self.inner = inner
+        self.name = getattr(inner, "name", "prm")
+        self.step_delimiter = getattr(inner, "step_delimiter", "\n")
+        self.seen: list[str] = []
+
+    def score(self, question: str, solutions: list[str]) -> ScoreResult:
+        self.seen += solutions
+        return self.inner.score(question, solutions)
+
+    async def ascore(self, question: str, solutions: list[str]) -> ScoreResult:
+        self.seen += solutions
+        return await self.inner.ascore(question, solutions)
+
+
+@pytest.mark.parametrize("fmt", ["math-shepherd", "rlhflow", "qwen-prm", "skywork"])
+def test_beam_search_and_weighted_best_of_n_with_a_chat_policy(
+    replicas: dict[str, Path], fmt: str
+) -> None:
+    from langgraph_ttc.state import TTCContext
+    from langgraph_ttc.strategies import create_beam_search_graph, create_best_of_n_graph
+    from langgraph_ttc.types import StrategyConfig
+    from tests.fakes import ScriptedGenerator
+
+    question = "34*7-95+84*4"
+    prm = _Recording(load_prm(replicas[fmt], step_delimiter="\n\n"))
+    gen = ScriptedGenerator(error_rate=0.3, delimiter="\n\n")
+    graphs = [
+        create_beam_search_graph(
+            gen,
+            verifier=prm,
+            config=StrategyConfig("beam", n=4, beam_width=2, max_rounds=8),
+            step_delimiter="\n\n",
+        ),
+        create_best_of_n_graph(
+            gen,
+            verifier=prm,
+            config=StrategyConfig("best_of_n", n=4, selection="weighted"),
+            step_delimiter="\n\n",
+        ),
+    ]
+    for graph in graphs:
+        out = graph.compile().invoke({"question": question}, context=TTCContext(seed=0))
+        assert out["status"] == "done", out.get("error")
+        assert out["answer"] is not None
+        assert out["usage"]["verifier_tokens"] > 0
+    # The PRM read chat-style solutions: several steps, one score each.
+    multi = [s for s in prm.seen if "\n\n" in s]
+    assert multi
+    one = prm.inner.score(question, multi[:1]).steps[0]
+    assert len(one) == multi[0].count("\n\n") + 1
