@@ -1,6 +1,7 @@
 """How long another sweep would take, from the unit timings of a cached one.
 
-Every cached unit keeps its wall time. The estimate scales them to another
+Every cached unit keeps its wall time (its share of it when units ran
+concurrently: ``wall_s / concurrency``). The estimate scales them to another
 sweep (the ``full`` preset by default): pools by samples drawn, graph runs
 by a least-squares line in the budget per arm (fitted on the budgets that
 were measured), the router and the reference model per run. It is a rough,
@@ -71,7 +72,9 @@ def estimate_sweep_seconds(
         if run in seen:
             continue
         seen.add(run)
-        graph_points[row.key.arm.split(":")[0]].append((float(row.key.budget), float(p["wall_s"])))
+        # A unit run beside others (concurrency k) holds 1/k of the wall time it spanned.
+        share = float(p["wall_s"]) / float(p.get("concurrency") or 1)
+        graph_points[row.key.arm.split(":")[0]].append((float(row.key.budget), share))
     out: dict[str, float | None] = {}
     out["sample_pools"] = (
         sum(sample_s) / len(sample_s) * target.pool_size * q * splits if sample_s else None

@@ -4,7 +4,8 @@
 * ``accuracy_by_bin.png``: accuracy per oracle difficulty bin at N = 4, 16, 64 (256).
 * ``compute_optimal.png``: compute-optimal (oracle, predicted) and the router's
   own runs against best-of-N, the efficiency ratio marked.
-* ``flops_matched.png``: policy-small + router vs policy-large greedy per bin.
+* ``flops_matched.png``: policy-small + router vs policy-large greedy per bin,
+  one row per FLOPs ledger (generator only; with the verifier).
 
 Needs the ``bench`` extra (matplotlib).
 """
@@ -215,27 +216,44 @@ def _compute_optimal(plt: Any, analysis: Mapping[str, Any], path: Path) -> None:
 
 def _flops_matched(plt: Any, analysis: Mapping[str, Any], path: Path) -> bool:
     fm = analysis.get("flops_matched", {})
-    entries = [e for e in fm.get("ratios", []) if "by_bin" in e]
-    if not fm.get("available") or not entries:
-        return False
-    fig, axes = plt.subplots(1, len(entries), figsize=(3.6 * len(entries), 3.6), squeeze=False)
-    for ax, e in zip(axes[0], entries, strict=True):
-        bins = sorted(e["by_bin"], key=int)
-        xs = [int(b) for b in bins]
-        router = [e["by_bin"][b]["router"] for b in bins]
-        large = [e["by_bin"][b]["large"] for b in bins]
-        ax.bar(
-            [x - 0.2 for x in xs], router, width=0.4, label=f"policy-small + router @{e['budget']}"
+    rows = [
+        (title, fm.get(key) or [])
+        for key, title in (
+            ("ratios", "generator FLOPs"),
+            ("ratios_with_verifier", "generator + verifier FLOPs"),
         )
-        ax.bar([x + 0.2 for x in xs], large, width=0.4, label="policy-large greedy")
-        ax.set_title(f"R = {e['R']:g} (X = {e['X']:.0f})")
-        ax.set_xlabel("difficulty bin (1 easiest; oracle)")
-        ax.set_xticks(xs)
-        ax.set_ylim(0, 1)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("accuracy")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"FLOPs-matched: {fm['M']:.1f}x larger model vs test-time compute", y=1.03)
+    ]
+    rows = [(t, es) for t, es in rows if es]
+    if not fm.get("available") or not any("by_bin" in e for _, es in rows for e in es):
+        return False
+    cols = max(len(es) for _, es in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(3.6 * cols, 3.4 * len(rows)), squeeze=False)
+    for r, (ledger, entries) in enumerate(rows):
+        for ax, e in zip(axes[r], entries, strict=False):
+            ax.set_title(f"R = {e['R']:g} (X = {e['X']:.0f}), {ledger}", fontsize=8)
+            ax.set_ylim(0, 1)
+            if "by_bin" not in e:
+                # No router budget fits these FLOPs: the small model cannot be run here.
+                ax.text(0.5, 0.5, "no router budget fits", ha="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                continue
+            bins = sorted(e["by_bin"], key=int)
+            xs = [int(b) for b in bins]
+            router = [e["by_bin"][b]["router"] for b in bins]
+            large = [e["by_bin"][b]["large"] for b in bins]
+            ax.bar(
+                [x - 0.2 for x in xs],
+                router,
+                width=0.4,
+                label=f"policy-small + router @{e['budget']}",
+            )
+            ax.bar([x + 0.2 for x in xs], large, width=0.4, label="policy-large greedy")
+            ax.set_xlabel("difficulty bin (1 easiest; oracle)")
+            ax.set_xticks(xs)
+            ax.grid(axis="y", alpha=0.3)
+            ax.legend(fontsize=6)
+        axes[r][0].set_ylabel("accuracy")
+    fig.suptitle(f"FLOPs-matched: {fm['M']:.1f}x larger model vs test-time compute", y=1.02)
     _save(fig, path)
     plt.close(fig)
     return True

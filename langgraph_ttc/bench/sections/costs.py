@@ -42,5 +42,9 @@ def _split_seconds(
             if run in seen:
                 continue
             seen.add(run)
-            by_source[arm_family(row.key.arm)] += float(row.payload.get("wall_s", 0.0))
+            # A unit run beside others (concurrency k) holds 1/k of the wall time it spanned.
+            share = float(row.payload.get("wall_s", 0.0)) / float(
+                row.payload.get("concurrency") or 1
+            )
+            by_source[arm_family(row.key.arm)] += share
     return {k: rounded(v, 1) for k, v in sorted(by_source.items())}
