@@ -8,8 +8,9 @@ negative control below shows it does, so these tests can fail).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from fakes import ScriptedGenerator, ScriptedVerifier
@@ -132,7 +133,7 @@ def test_context_overrides_the_graphs_delimiter_for_one_run() -> None:
     graph2 = create_beam_search_graph(
         gen2, verifier=prm, config=StrategyConfig("beam", n=4, beam_width=2)
     ).compile()
-    graph2.invoke({"question": Q}, context={"seed": 1, "step_delimiter": D})  # type: ignore[arg-type]
+    graph2.invoke({"question": Q}, context={"seed": 1, "step_delimiter": D})  # type: ignore[call-overload]
     assert [r.stop for r in gen2.calls[0]] == [(D,)]
 
 
@@ -190,7 +191,7 @@ def test_bad_delimiters_are_named(value: object, error: type[Exception]) -> None
         create_beam_search_graph(chat_policy(), verifier=ScriptedVerifier(), step_delimiter=value)  # type: ignore[arg-type]
     graph = create_best_of_n_graph(chat_policy(), config=StrategyConfig("majority", n=2))
     with pytest.raises(error, match=r"context\.step_delimiter"):
-        graph.compile().invoke({"question": Q}, context=TTCContext(step_delimiter=value))  # type: ignore[arg-type]
+        graph.compile().invoke({"question": Q}, context=TTCContext(step_delimiter=value))  # type: ignore[arg-type, call-overload]
 
 
 def test_the_routed_graph_refuses_a_delimiter_its_probes_do_not_use() -> None:
@@ -225,3 +226,119 @@ def test_candidate_builders_cut_at_the_given_delimiter() -> None:
     step = Completion("We compute 2 times 3.\n2*3=6", "stop", 5, 9)
     path = extend_path("b-0", [], step, lambda t: None, source="b", delimiter=D)
     assert path["steps"] == ["We compute 2 times 3.\n2*3=6"] and not path["done"]
+
+
+# --------------------------------------------------------------------------- real backends
+
+
+class Recording:
+    """A generator proxy that records every request (a real adapter underneath)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name, self.params = inner, inner.name, inner.params
+        self.requests: list[Any] = []
+
+    def generate(self, requests: Any) -> Any:
+        self.requests.extend(requests)
+        return self.inner.generate(requests)
+
+    async def agenerate(self, requests: Any) -> Any:
+        self.requests.extend(requests)
+        return await self.inner.agenerate(requests)
+
+
+@pytest.mark.parametrize("mode", ["completions", "chat"])
+def test_an_endpoint_gets_prefixes_ending_with_the_delimiter(
+    mode: Literal["completions", "chat"],
+) -> None:
+    from test_models_openai import FakeOpenAI
+
+    from langgraph_ttc.models import OpenAIGenerator
+    from langgraph_ttc.suite.tokenizer import build_tokenizer
+
+    server = FakeOpenAI()
+    server.finish = "stop"  # each reply is one step that stopped at the delimiter
+    try:
+        tok = build_tokenizer()
+        gen = OpenAIGenerator("m", base_url=server.base_url, api_key="k", mode=mode, tokenizer=tok)
+        graph = create_beam_search_graph(
+            gen,
+            verifier=ScriptedVerifier(step_delimiter=D),
+            config=StrategyConfig("beam", n=4, beam_width=2, max_rounds=3),
+            step_delimiter=D,
+        ).compile()
+        graph.invoke({"question": Q}, context=TTCContext(seed=1))
+        steps = [b for b in server.bodies if b.get("stop")]
+        assert steps and all(b["stop"] == [D] for b in steps)
+        rendered = tok.apply_chat_template(
+            [{"role": "user", "content": Q}], add_generation_prompt=True, tokenize=False
+        )
+        if mode == "completions":  # the chat template, then the path so far
+            prefixed = [b for b in steps if b["prompt"] != rendered]
+            assert prefixed and all(b["prompt"].startswith(rendered) for b in prefixed)
+            assert all(b["prompt"].endswith(D) for b in prefixed)
+        else:  # the path so far as the assistant turn to continue
+            prefixed = [b for b in steps if b["messages"][-1]["role"] == "assistant"]
+            assert prefixed and all(b["continue_final_message"] is True for b in prefixed)
+            assert all(b["messages"][-1]["content"].endswith(D) for b in prefixed)
+    finally:
+        server.close()
+
+
+def test_a_local_model_runs_a_chat_delimited_beam_search(tiny_model_dir: Any) -> None:
+    models = pytest.importorskip("langgraph_ttc.models.transformers")
+    prm_module = pytest.importorskip("langgraph_ttc.verifiers.prm")
+    gen = Recording(models.TransformersGenerator(tiny_model_dir, device="cpu"))
+    prm = prm_module.TransformersPRM(tiny_model_dir, device="cpu", step_delimiter=D)
+    graph = create_beam_search_graph(
+        gen,
+        verifier=prm,
+        config=StrategyConfig("beam", n=4, beam_width=2, max_rounds=3),
+        step_delimiter=D,
+    ).compile()
+    # Random weights write long steps: room for a blank line to turn up.
+    out = graph.invoke({"question": "7*8+9-1"}, context=TTCContext(seed=5, step_max_tokens=100))
+    assert out["status"] in ("done", "no_candidates")
+    stepwise = [r for r in gen.requests if r.stop]
+    assert stepwise and all(r.stop == (D,) for r in stepwise)
+    assert all(r.prefix.endswith(D) for r in gen.requests if r.prefix)
+    for cand in out["candidates"]:
+        assert cand["text"] == D.join(cand["steps"]) and all(D not in s for s in cand["steps"])
+        if cand["step_scores"]:
+            assert len(cand["step_scores"]) == len(cand["steps"])  # the PRM cut them the same way
+
+
+def test_a_generative_judge_guides_a_chat_delimited_search() -> None:
+    """The judge (P(yes) from top logprobs, one request per step prefix) as the search's PRM."""
+    from fakes import ScriptInput
+
+    ref = reference_solution(Q).splitlines()
+
+    def on_track(inp: ScriptInput) -> bool:
+        shown = inp.question.split("Partial solution:\n", 1)[1].rsplit("\nIs every", 1)[0]
+        steps = shown.split(D)
+        return all(
+            s.split("\n")[-1].replace(" ", "") == r.replace(" ", "")
+            for s, r in zip(steps, ref, strict=False)
+        )
+
+    def tops(inp: ScriptInput, text: str) -> list[dict[str, float]]:
+        p = 0.9 if on_track(inp) else 0.2
+        return [{" Yes": math.log(p * 0.9), " No": math.log((1 - p) * 0.9), " The": math.log(0.1)}]
+
+    judge_model = ScriptedGenerator(script=lambda inp: " Yes", top_logprobs=tops, name="judge-lm")
+    judge = LLMJudge(judge_model, per_step=True, top_logprobs=5, step_delimiter=D)
+    gen = chat_policy()
+    config = StrategyConfig("beam", n=8, beam_width=2)
+    out = (
+        create_beam_search_graph(gen, verifier=judge, config=config, step_delimiter=D)
+        .compile()
+        .invoke({"question": Q}, context=TTCContext(seed=3))
+    )
+    assert out["answer"] == str(evaluate(Q))
+    asked = [r for call in judge_model.calls for r in call]
+    assert asked and all(r.top_logprobs == 5 for r in asked)
+    for cand in out["candidates"]:
+        if cand["text"] and cand["step_scores"]:
+            assert len(cand["step_scores"]) == len(cand["steps"])  # one judge request a step
+            assert all(s in (pytest.approx(0.9), pytest.approx(0.2)) for s in cand["step_scores"])
