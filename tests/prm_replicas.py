@@ -337,8 +337,10 @@ class PoolingReplica:
             out = torch.softmax(out, dim=-1)
         return [[float(v) for v in row] for row in out.tolist()]
 
-    def handle(self, body: dict[str, object]) -> tuple[int, dict[str, object]]:
-        """The status and JSON body vLLM would answer ``body`` with."""
+    def handle(
+        self, body: dict[str, object], *, api: str = "pooling"
+    ) -> tuple[int, dict[str, object]]:
+        """The status and JSON body vLLM would answer ``body`` with (``api``: the route)."""
         import time
         import uuid
 
@@ -366,7 +368,10 @@ class PoolingReplica:
             rows = self._rows(ids)
             if fault == "rows":
                 rows = rows[:-1]
-            data.append({"index": index, "object": "pooling", "data": rows})
+            if api == "pooling":
+                data.append({"index": index, "object": "pooling", "data": rows})
+            else:  # vLLM 0.6's /v1/embeddings: one embedding per input, a value per token
+                data.append({"index": index, "object": "embedding", "embedding": rows})
         if fault == "items":
             data = data[:-1]
         n = sum(len(i) for i in inputs)
@@ -384,7 +389,7 @@ class PoolingReplica:
             },
         }
 
-    def render(self, body: bytes) -> tuple[int, bytes]:
+    def render(self, body: bytes, *, api: str = "pooling") -> tuple[int, bytes]:
         """``handle`` on raw bytes, rendered as Starlette's ``JSONResponse``."""
         import json
 
@@ -396,7 +401,7 @@ class PoolingReplica:
             err = {"message": "invalid JSON", "type": "BadRequestError", "param": None, "code": 400}
             status, payload = 400, {"error": err}
         else:
-            status, payload = self.handle(parsed)
+            status, payload = self.handle(parsed, api=api)
         text = json.dumps(
             payload, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
         )
@@ -412,8 +417,9 @@ class PoolingReplica:
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        if scope["method"] == "POST" and scope["path"] == "/pooling":
-            status, payload = self.render(b"".join(chunks))
+        routes = {"/pooling": "pooling", "/v1/embeddings": "embeddings"}
+        if scope["method"] == "POST" and scope["path"] in routes:
+            status, payload = self.render(b"".join(chunks), api=routes[scope["path"]])
         else:
             status, payload = 404, b'{"detail":"Not Found"}'
         headers = [
@@ -437,10 +443,11 @@ def serve_http(replica: PoolingReplica) -> Iterator[str]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            if self.path != "/pooling":
+            routes = {"/pooling": "pooling", "/v1/embeddings": "embeddings"}
+            if self.path not in routes:
                 status, payload = 404, b'{"detail":"Not Found"}'
             else:
-                status, payload = replica.render(body)
+                status, payload = replica.render(body, api=routes[self.path])
             self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(payload)))

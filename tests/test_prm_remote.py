@@ -88,6 +88,20 @@ def test_every_token_pooled_is_read_at_the_score_positions(folders: dict[str, Pa
         assert all(abs(x - y) < 1e-5 for x, y in zip(a, b, strict=True))
 
 
+def test_skywork_through_the_embeddings_route(folders: dict[str, Path]) -> None:
+    # Skywork's README queries its vLLM plugin through /v1/embeddings, raw values per token.
+    folder = folders["skywork"]
+    replica = PoolingReplica(folder, kind="value", pooler_config={"pooling_type": "ALL"})
+    local = load_prm(folder).score(QUESTION, SOLUTIONS)
+    with serve_http(replica) as url:
+        prm = _remote(folder, "skywork", url + "/v1", api="embeddings")
+        assert prm.endpoint == url + "/v1/embeddings"
+        remote = prm.score(QUESTION, SOLUTIONS)
+    assert set(replica.requests[0]) == {"model", "input", "add_special_tokens"}
+    for a, b in zip(local.steps, remote.steps, strict=True):
+        assert all(abs(x - y) < 1e-5 for x, y in zip(a, b, strict=True))
+
+
 def test_bundled_prm_served(folders: dict[str, Path]) -> None:
     from langgraph_ttc.suite.modeling import bundled_model_path
 

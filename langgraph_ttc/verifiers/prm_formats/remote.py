@@ -15,6 +15,10 @@ it keeps one per token of the input. Both are read: a row count equal to the
 steps is taken as is, equal to the input length is read at the format's
 score positions, anything else is an error that names both counts.
 ``vllm_pooler_config`` gives the flags for each format.
+
+``api="embeddings"`` speaks ``POST /v1/embeddings`` instead (the same ids;
+``data[i].embedding`` holds the rows): the route Skywork's own vLLM plugin
+(written for vLLM 0.6.4, before ``/pooling``) is queried through in their README.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -106,6 +110,8 @@ class VLLMPRM(BaseVerifier):
         api_key: Defaults to ``OPENAI_API_KEY``, else a placeholder.
         step_delimiter: Where solutions are cut into steps.
         task: The pooling task sent; ``None`` sends none (older servers).
+        api: ``"pooling"`` (``POST /pooling``) or ``"embeddings"`` (``POST
+            /v1/embeddings``, for servers older than the pooling API).
         params: The PRM's parameter count, for FLOPs.
         batch_size: Solutions per request; ``None`` sends a call in one.
         max_concurrency: Requests in flight.
@@ -133,6 +139,7 @@ class VLLMPRM(BaseVerifier):
         api_key: str | None = None,
         step_delimiter: str = "\n",
         task: str | None = "token_classify",
+        api: Literal["pooling", "embeddings"] = "pooling",
         params: int | None = None,
         batch_size: int | None = None,
         max_concurrency: int = 8,
@@ -175,6 +182,9 @@ class VLLMPRM(BaseVerifier):
             raise ValueError(f"timeout must be > 0, got {timeout!r}")
         if extra_body is not None and not isinstance(extra_body, dict):
             raise TypeError(f"extra_body must be a dict, got {type(extra_body).__name__}")
+        if api not in ("pooling", "embeddings"):
+            raise ValueError(f"api must be 'pooling' or 'embeddings', got {api!r}")
+        self.api = api
         self.model = model
         self.format = fmt
         base = (base_url or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000").rstrip(
@@ -199,7 +209,11 @@ class VLLMPRM(BaseVerifier):
     @property
     def endpoint(self) -> str:
         """The URL requests go to."""
-        return f"{self.base_url}/pooling"
+        return f"{self.base_url}{self._path}"
+
+    @property
+    def _path(self) -> str:
+        return "/pooling" if self.api == "pooling" else "/v1/embeddings"
 
     @property
     def encoder(self) -> Any:
@@ -260,7 +274,7 @@ class VLLMPRM(BaseVerifier):
             "input": [list(e.input_ids) for e in batch],
             "add_special_tokens": False,
         }
-        if self.task is not None:
+        if self.task is not None and self.api == "pooling":
             body["task"] = self.task
         body.update(self.extra_body)
         return body
@@ -307,7 +321,7 @@ class VLLMPRM(BaseVerifier):
                 with attempt:
                     attempts += 1
                     async with semaphore:
-                        raw = await client.post("/pooling", body=payload, cast_to=httpx.Response)
+                        raw = await client.post(self._path, body=payload, cast_to=httpx.Response)
                     return self._parse(raw.text, batch)
         except (BackendError, openai.OpenAIError) as exc:
             status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
@@ -348,7 +362,7 @@ class VLLMPRM(BaseVerifier):
             raise self._bad(f"the server returned {len(items)} results for {len(batch)} inputs")
         items = sorted(items, key=lambda d: d.get("index", 0))
         scores = [
-            self._rows(k, d.get("data"), enc)
+            self._rows(k, d.get("data" if self.api == "pooling" else "embedding"), enc)
             for k, (d, enc) in enumerate(zip(items, batch, strict=True))
         ]
         usage = body.get("usage")
