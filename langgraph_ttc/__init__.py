@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     # ChatTTC (lazy too) is on this package's floor: no import of it here, typed or not.
     from langgraph_ttc.router import ComputePolicy
     from langgraph_ttc.strategies import (
+        asolve_batch,
+        create_batch_graph,
         create_beam_search_graph,
         create_best_of_n_graph,
         create_dvts_graph,
@@ -33,11 +35,14 @@ if TYPE_CHECKING:
         create_particle_filter_graph,
         create_revision_graph,
         create_strategy_graph,
+        solve_batch,
     )
     from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
 
 _LAZY = {
     "ChatTTC": "langgraph_ttc.chat",
+    "asolve_batch": "langgraph_ttc.strategies",
+    "create_batch_graph": "langgraph_ttc.strategies",
     "create_beam_search_graph": "langgraph_ttc.strategies",
     "create_best_of_n_graph": "langgraph_ttc.strategies",
     "create_dvts_graph": "langgraph_ttc.strategies",
@@ -45,6 +50,7 @@ _LAZY = {
     "create_particle_filter_graph": "langgraph_ttc.strategies",
     "create_revision_graph": "langgraph_ttc.strategies",
     "create_strategy_graph": "langgraph_ttc.strategies",
+    "solve_batch": "langgraph_ttc.strategies",
     "create_ttc_graph": "langgraph_ttc.strategies.compute_optimal",
     "ComputePolicy": "langgraph_ttc.router",
 }
@@ -65,6 +71,8 @@ __all__ = [
     "TTCState",
     "Usage",
     "Verifier",
+    "asolve_batch",
+    "create_batch_graph",
     "create_beam_search_graph",
     "create_best_of_n_graph",
     "create_dvts_graph",
@@ -73,6 +81,7 @@ __all__ = [
     "create_revision_graph",
     "create_strategy_graph",
     "create_ttc_graph",
+    "solve_batch",
 ]
 
 

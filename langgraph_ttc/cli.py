@@ -4,6 +4,8 @@
     ttc solve "12+7*3" --strategy beam --budget 32 --json
     ttc solve "..." --model ./my-model --verifier ./my-prm
     ttc solve "..." --endpoint http://localhost:8000/v1 --endpoint-model my-model
+    ttc solve "2+3" "17*3+25-4*6" "9*8-7" --budget 16  # a batch: 48 generations in all
+    ttc solve --file questions.txt --total 400 --json  # one question a line; JSON lines out
 
 ``solve`` runs the compute-optimal graph (``create_ttc_graph``): with
 ``--strategy auto`` the router estimates difficulty and picks the plan; any
@@ -20,7 +22,18 @@ Output: the answer, the strategy, the difficulty bin and the compute used;
 ``difficulty``, ``plan``, ``usage``, ``status``, ``error``) instead. A
 progress bar goes to stderr (by default only when stderr is a terminal).
 
-Exit codes: 0 when the run produced an answer; 1 when it did not (a backend
+Several questions (or ``--file``, one question a line, blank lines skipped)
+run as one batch (``create_batch_graph``): one total budget, ``--total`` or
+else ``--budget`` times the number of questions, spent where it pays (a
+question predicted easy answers from its probes; the rest share what it
+saved), never more in all. The output is one block per question (``[i]
+question`` then the lines above) and a ``batch:`` summary line; with
+``--json``, one JSON object a line per question, with its ``index``,
+``question`` and ``budget`` added. A batch always routes (``--strategy
+auto``); the bar counts questions done.
+
+Exit codes: 0 when the run produced an answer (every question's, in a
+batch); 1 when it did not (a backend
 failure, or no candidate had an answer; the status says which); 2 for bad
 input, including a model that cannot be loaded and a question outside the
 bundled task on the bundled models (one line on stderr, no traceback; set
@@ -121,13 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_solve(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "solve",
-        help="answer one question with test-time compute",
-        description="Answer one question, spending up to --budget generations.",
+        help="answer questions with test-time compute",
+        description="Answer one question, spending up to --budget generations; or several "
+        "(or --file) as a batch sharing one total budget.",
     )
     p.add_argument(
-        "question",
+        "questions",
+        nargs="*",
+        metavar="question",
         help="the question (the bundled models answer only + - * expressions with operands "
-        "1 to 30 and 1 to 6 operations, such as 17*3+25-4*6)",
+        "1 to 30 and 1 to 6 operations, such as 17*3+25-4*6); several make a batch",
+    )
+    p.add_argument(
+        "--file",
+        metavar="PATH",
+        help="read questions from a file, one a line (blank lines skipped); runs a batch",
+    )
+    p.add_argument(
+        "--total",
+        type=_positive_int,
+        help="a batch's total generations (default: --budget x the number of questions)",
     )
     p.add_argument(
         "--strategy",
@@ -136,7 +162,10 @@ def _add_solve(subparsers: Any) -> None:
         help="auto routes by difficulty (default); others force a strategy",
     )
     p.add_argument(
-        "--budget", type=_positive_int, default=16, help="generations to spend (default 16)"
+        "--budget",
+        type=_positive_int,
+        default=16,
+        help="generations to spend (default 16; in a batch, the mean per question)",
     )
     add_model_options(p)
     p.add_argument("--policy", metavar="PATH", help="ComputePolicy JSON (default: the shipped one)")
@@ -159,7 +188,12 @@ _OWN_MODEL_HINT = (
 
 
 def _solve(args: argparse.Namespace) -> int:
-    question = args.question
+    questions = _questions(args)
+    if len(questions) > 1 or args.file is not None:
+        return _solve_batch(args, questions)
+    if args.total is not None:
+        raise UsageError("--total is for several questions (or --file); use --budget")
+    question = questions[0]
     if not question.strip():
         raise UsageError("question must be a non-empty string")
     if not (args.model or args.endpoint):
@@ -198,6 +232,126 @@ def _solve(args: argparse.Namespace) -> int:
     )
     sys.stdout.write(render_result(final, as_json=args.json) + "\n")
     return 0 if final.get("answer") is not None else 1
+
+
+def _solve_batch(args: argparse.Namespace, questions: list[str]) -> int:
+    """Several questions: one batch run (``create_batch_graph``) sharing one total budget."""
+    from langgraph_ttc.strategies.batch_budget import check_questions
+
+    if args.strategy != "auto":
+        raise UsageError(
+            "--strategy applies to one question; a batch routes each question by its "
+            "predicted difficulty (leave --strategy at auto)"
+        )
+    try:
+        questions = check_questions(questions)
+    except ValueError as exc:  # name the question as the user counts: from 1
+        raise UsageError(_from_one(str(exc))) from None
+    if not (args.model or args.endpoint):
+        from langgraph_ttc.suite.task import check_question_in_task
+
+        for i, q in enumerate(questions):
+            try:
+                questions[i] = check_question_in_task(q, hint=_OWN_MODEL_HINT)
+            except ValueError as exc:
+                raise UsageError(f"question {i + 1}: {exc}") from None
+    total = args.total if args.total is not None else args.budget * len(questions)
+    if total < len(questions):
+        raise UsageError(
+            f"--total {total} is smaller than the number of questions ({len(questions)}): "
+            "each question needs at least one generation"
+        )
+    from langgraph_ttc.router import ComputePolicy
+    from langgraph_ttc.state import TTCContext
+    from langgraph_ttc.strategies.batch_budget import create_batch_graph
+
+    policy = ComputePolicy.load(args.policy) if args.policy else None
+    generator, verifier, reviser = _build_models(args)
+    graph = create_batch_graph(generator, verifier=verifier, reviser=reviser, policy=policy)
+    context = TTCContext(
+        seed=args.seed, budget=Budget(generations=total), max_tokens=args.max_tokens
+    )
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    final = _drain_batch(
+        graph.compile().stream(
+            {"questions": questions}, context=context, stream_mode=["updates", "values"]
+        ),
+        total=len(questions),
+        enabled=show,
+    )
+    results = final.get("results") or []
+    lines = []
+    for r in results:
+        if args.json:
+            one = json.loads(render_result(dict(r), as_json=True))
+            lines.append(
+                json.dumps(
+                    {
+                        "index": r["index"],
+                        "question": r["question"],
+                        **one,
+                        "budget": r.get("budget"),
+                    }
+                )
+            )
+        else:
+            lines.append(f"[{r['index'] + 1}] {r['question']}\n{render_result(dict(r))}\n")
+    if not args.json:
+        spent = (final.get("usage") or {}).get("generations", 0)
+        lines.append(
+            f"batch: {len(results)} questions, {spent:g} of {total} generations "
+            f"(budgets {', '.join(str(b) for b in final.get('budgets') or [])})"
+        )
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0 if results and all(r.get("answer") is not None for r in results) else 1
+
+
+def _from_one(message: str) -> str:
+    """``questions[1]: ...`` as ``question 2: ...``."""
+    import re
+
+    return re.sub(r"questions\[(\d+)\]", lambda m: f"question {int(m.group(1)) + 1}", message)
+
+
+def _drain_batch(
+    parts: Iterable[Any], *, total: int, enabled: bool, file: TextIO | None = None
+) -> dict[str, Any]:
+    """Drain a batch's ``stream(stream_mode=["updates", "values"])``: a bar over questions done."""
+    from tqdm import tqdm
+
+    final: dict[str, Any] = {}
+    with tqdm(
+        total=total, unit="q", file=file or sys.stderr, disable=not enabled, leave=False
+    ) as bar:
+        for mode, data in parts:
+            if mode == "values":
+                final = data
+                continue
+            for node, update in data.items():
+                done = len((update or {}).get("results") or [])
+                if done:
+                    bar.update(done)
+                    bar.set_description_str(str(node), refresh=True)
+    return final
+
+
+def _questions(args: argparse.Namespace) -> list[str]:
+    """The questions from the command line and ``--file`` (unchecked)."""
+    questions = list(args.questions)
+    if args.file is not None:
+        from pathlib import Path
+
+        path = Path(args.file)
+        if not path.is_file():
+            raise UsageError(f"--file: no file at {args.file!r}")
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        read = [line for line in lines if line]
+        if not read:
+            raise UsageError(f"--file {args.file!r} holds no question")
+        questions += read
+    if not questions:
+        raise UsageError("the following arguments are required: question (or --file)")
+    return questions
 
 
 def _run_with_progress(

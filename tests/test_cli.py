@@ -37,10 +37,23 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return models
 
 
+def _fitted(models: dict[str, Any], tmp_path: Path) -> str:
+    """The shipped policy's table, as if fitted on the scripted models: it routes by difficulty."""
+    from dataclasses import replace
+
+    from langgraph_ttc.router import ComputePolicy
+    from langgraph_ttc.router.fitted import run_models
+
+    policy = ComputePolicy.default()
+    fitted = replace(policy, fitted_for=run_models(models["generator"], models["verifier"]))
+    return str(fitted.save(tmp_path / "fitted.json"))
+
+
 def test_solve_prints_answer_strategy_difficulty_compute(
-    scripted: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    scripted: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["solve", Q, "--budget", "16", "--seed", "3"]) == 0
+    policy = _fitted(scripted, tmp_path)
+    assert cli.main(["solve", Q, "--budget", "16", "--seed", "3", "--policy", policy]) == 0
     out = capsys.readouterr().out
     assert f"answer: {evaluate(Q)}" in out
     assert "strategy: " in out and "difficulty bin" in out
@@ -48,8 +61,21 @@ def test_solve_prints_answer_strategy_difficulty_compute(
     assert "status: done" in out
 
 
-def test_solve_json(scripted: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["solve", Q, "--json", "--budget", "8"]) == 0
+def test_other_models_run_the_generic_policy(
+    scripted: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The shipped policy was fitted on the bundled models, not on these.
+    assert cli.main(["solve", Q, "--budget", "16", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"answer: {evaluate(Q)}" in out
+    assert "strategy: adaptive (difficulty not estimated)" in out
+
+
+def test_solve_json(
+    scripted: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = _fitted(scripted, tmp_path)
+    assert cli.main(["solve", Q, "--json", "--budget", "8", "--policy", policy]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) >= {"answer", "strategy", "difficulty", "usage", "status"}
     assert data["answer"] == str(evaluate(Q))
@@ -75,9 +101,10 @@ def test_forced_search_without_verifier_is_bad_input(
 
 
 def test_progress_bar_follows_the_stream(
-    scripted: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    scripted: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["solve", Q, "--budget", "16", "--progress"]) == 0
+    policy = _fitted(scripted, tmp_path)
+    assert cli.main(["solve", Q, "--budget", "16", "--progress", "--policy", policy]) == 0
     err = capsys.readouterr().err
     # tqdm redraws: the bar reaches the whole budget, and names the running node.
     assert "16/16" in err
@@ -93,6 +120,12 @@ def test_progress_bar_follows_the_stream(
         (["solve", Q, "--budget", "x"], "--budget: expected a positive integer"),
         (["solve", Q, "--strategy", "nope"], "--strategy: invalid choice"),
         (["solve"], "required: question"),
+        (["solve", Q, "  "], "question 2: question must be a non-empty string"),
+        (["solve", Q, "2+3", "--total", "1"], "smaller than the number of questions (2)"),
+        (["solve", Q, "--total", "8"], "--total is for several questions"),
+        (["solve", Q, "2+3", "--strategy", "beam"], "--strategy applies to one question"),
+        (["solve", "--file", "/no/such/questions.txt"], "--file: no file at"),
+        (["solve", Q, "what is love?"], "question 2: "),
         (["solve", Q, "--bogus"], "unrecognized arguments"),
         (["frobnicate"], "invalid choice"),
         (["solve", Q, "--model", "./no/such/dir"], "--model: no model folder"),
@@ -140,6 +173,61 @@ def test_no_answer_exits_1(scripted: dict[str, Any], capsys: pytest.CaptureFixtu
     scripted["generator"] = ScriptedGenerator(script=lambda s: "no idea")
     assert cli.main(["solve", Q, "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["status"] == "no_candidates"
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def test_several_questions_share_one_budget(
+    scripted: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qs = [Q, "2+3", "9*8-7"]
+    policy = _fitted(scripted, tmp_path)
+    assert cli.main(["solve", *qs, "--budget", "8", "--policy", policy]) == 0
+    out = capsys.readouterr().out
+    blocks = out.strip().split("\n\n")  # one a question, then the summary
+    assert len(blocks) == 4 and blocks[0].startswith(f"[1] {Q}\nanswer: {evaluate(Q)}")
+    assert blocks[1].startswith("[2] 2+3\nanswer: 5")
+    assert blocks[3].startswith("batch: 3 questions, ") and " of 24 generations" in blocks[3]
+    assert sum(scripted["generator"].sample_counts) <= 24
+
+
+def test_a_file_of_questions_prints_one_json_line_each(
+    scripted: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "questions.txt"
+    path.write_text(f"{Q}\n\n2+3\n9*8-7\n")
+    assert cli.main(["solve", "--file", str(path), "--total", "30", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["question"] for r in rows] == [Q, "2+3", "9*8-7"]
+    assert [r["index"] for r in rows] == [0, 1, 2]
+    assert all(r["answer"] == str(evaluate(r["question"])) for r in rows)
+    assert sum(r["budget"] for r in rows) <= 30
+    assert sum(r["usage"]["generations"] for r in rows) <= 30
+    assert set(rows[0]) >= {"answer", "strategy", "difficulty", "plan", "usage", "status"}
+
+
+def test_an_empty_file_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "empty.txt"
+    path.write_text("\n  \n")
+    assert cli.main(["solve", "--file", str(path)]) == 2
+    assert "holds no question" in capsys.readouterr().err
+
+
+def test_a_batch_with_an_unanswered_question_exits_1(
+    scripted: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted["generator"] = ScriptedGenerator(script=lambda s: "no idea")
+    assert cli.main(["solve", Q, "2+3", "--json"]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["status"] for r in rows] == ["no_candidates", "no_candidates"]
+
+
+def test_a_batch_draws_a_bar_over_questions(
+    scripted: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["solve", Q, "2+3", "--progress"]) == 0
+    assert "2/2" in capsys.readouterr().err
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -220,8 +308,9 @@ def test_no_model_options_run_the_bundled_layout(
         defaults.load_bundled.cache_clear()
     assert rc in (0, 1)
     data = json.loads(capsys.readouterr().out)
-    assert data["usage"]["verifier_calls"] >= 1  # the bundled verifier scored the probe
-    assert data["difficulty"] in range(1, 6)
+    assert data["usage"]["verifier_calls"] >= 1  # the bundled verifier scored the samples
+    # Not the bundled weights (a tiny model under their names): the generic policy runs.
+    assert data["difficulty"] is None and data["strategy"] == "adaptive"
     assert (bundled.generator.name, bundled.verifier.name, bundled.reviser.name) == (
         "policy-small",
         "policy-large-likelihood",
@@ -273,7 +362,7 @@ def test_subprocess_with_the_tiny_model(tiny_model_dir: Path) -> None:
     data = json.loads(proc.stdout)
     assert data["status"] in ("done", "no_candidates")
     assert 0 < data["usage"]["generations"] <= 4
-    assert data["difficulty"] in range(1, 6)
+    assert data["difficulty"] is None  # a policy fitted on other models: the generic one
     assert "Traceback" not in proc.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "langgraph_ttc.cli", "solve", ""],

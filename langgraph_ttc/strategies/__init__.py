@@ -5,9 +5,13 @@ Bring your own checkpointer, store and cache at ``compile()``. Run settings
 
     graph = create_beam_search_graph(policy, verifier=prm).compile()
     out = graph.invoke({"question": "34*7-95"}, context=TTCContext(seed=0))
+
+``create_batch_graph`` (and the plain ``solve_batch``) answer a list of
+questions with one total budget, spent where it pays (``batch_budget.py``).
 """
 
 from langgraph_ttc.strategies.adaptive import create_adaptive_graph
+from langgraph_ttc.strategies.batch_budget import asolve_batch, create_batch_graph, solve_batch
 from langgraph_ttc.strategies.beam_search import create_beam_search_graph
 from langgraph_ttc.strategies.best_of_n import create_best_of_n_graph
 from langgraph_ttc.strategies.dvts import create_dvts_graph
@@ -20,7 +24,9 @@ from langgraph_ttc.strategies.revision import create_revision_graph
 __all__ = [
     "TTCStrategyInput",
     "TTCStrategyOutput",
+    "asolve_batch",
     "create_adaptive_graph",
+    "create_batch_graph",
     "create_beam_search_graph",
     "create_best_of_n_graph",
     "create_dvts_graph",
@@ -29,4 +35,5 @@ __all__ = [
     "create_revision_graph",
     "create_strategy_graph",
     "select_answer",
+    "solve_batch",
 ]
