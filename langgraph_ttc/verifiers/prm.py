@@ -22,8 +22,10 @@ or a step are deleted, so the tags in the input are exactly the step ends.
 The score of a step is read at the *last* token of its tag (a tag that
 tokenizes to several tokens is read at its final piece, as Math-Shepherd does).
 
-Math-Shepherd's own checkpoints join question and solution with a space: use
-``template="{question} {steps}"`` for them.
+Math-Shepherd's own checkpoint (and the other published PRMs) read their
+input differently: load them with
+:func:`~langgraph_ttc.verifiers.prm_formats.load_prm`, which renders each
+format as its authors do (``load_prm`` returns this class for the bundled PRM).
 """
 
 from __future__ import annotations
