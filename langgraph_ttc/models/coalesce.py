@@ -55,12 +55,14 @@ class CoalescerStats:
         items: Items run.
         largest: The most items one batch held.
         shared: Batches that held more than one item.
+        seconds: Wall time spent running batches (the model's busy time).
     """
 
     batches: int = 0
     items: int = 0
     largest: int = 0
     shared: int = 0
+    seconds: float = 0.0
 
 
 @dataclass
@@ -193,7 +195,11 @@ class Coalescer(Generic[T, R]):
             _settle(pending.future, result)
 
     def _run_counted(self, items: list[T]) -> list[R | BaseException]:
-        results = self._run(items)
+        start = time.perf_counter()
+        try:
+            results = self._run(items)
+        finally:
+            self.stats.seconds += time.perf_counter() - start
         if len(results) != len(items):
             raise ValueError(
                 f"{self.name}: the batch function returned {len(results)} results "
