@@ -164,8 +164,17 @@ class LocalPRM(BaseVerifier):
             model = AutoModelForCausalLM.from_pretrained(str(self.folder), **kwargs)
             head = None
         else:
-            # The base model only: transformers has no class for these heads without remote code.
-            model = AutoModel.from_pretrained(str(self.folder), **kwargs)
+            # The base model only: transformers has no class for these heads without remote
+            # code. Its report of the head's weights as unexpected is quieted: they are read
+            # on purpose just below.
+            from transformers.utils import logging as hf_logging
+
+            level = hf_logging.get_verbosity()
+            hf_logging.set_verbosity_error()
+            try:
+                model = AutoModel.from_pretrained(str(self.folder), **kwargs)
+            finally:
+                hf_logging.set_verbosity(level)
             head = self._build_head(model, torch)
         model.to(device).eval()
         if head is not None:
