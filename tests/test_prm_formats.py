@@ -115,7 +115,10 @@ def test_rlhflow_matches_the_authors_evaluation(replicas: dict[str, Path]) -> No
             rendered = tok.apply_chat_template(conversation, tokenize=False)
             assert rendered.count("<|begin_of_text|>") == 1
             assert rendered.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n+<|eot_id|>")
-            input_ids = torch.tensor([tok.encode(rendered, add_special_tokens=False)])
+            # The authors' call (transformers 4 returned the ids; 5 needs return_dict=False).
+            input_ids = tok.apply_chat_template(
+                conversation, return_tensors="pt", return_dict=False
+            )
             with torch.no_grad():
                 logits = model(input_ids).logits[:, -3, candidate_tokens]
             want.append(logits.softmax(dim=-1)[0, 0].item())
