@@ -264,9 +264,11 @@ class LocalPRM(BaseVerifier):
         rows = torch.tensor([r for r, e in enumerate(batch) for _ in e.tag_positions])
         cols = torch.tensor([p for e in batch for p in e.tag_positions])
         with torch.inference_mode():
+            # No KV cache: nothing is generated, and one pass over a whole call is large.
             kwargs: dict[str, Any] = {
                 "input_ids": ids.to(device),
                 "attention_mask": mask.to(device),
+                "use_cache": False,
             }
             if self.head == "lm-pair":
                 pair_ids = torch.tensor(
