@@ -233,6 +233,13 @@ def test_the_total_must_be_generations(budget: Budget | None, match: str) -> Non
         graph.invoke({"questions": [EASY]}, context=TTCContext(budget=budget))
 
 
+def test_a_forced_plan_is_refused() -> None:
+    graph = create_batch_graph(ScriptedGenerator(), policy=_policy()).compile()
+    ctx = TTCContext(budget=Budget(generations=8), plan=StrategyConfig("majority", n=4))
+    with pytest.raises(ValueError, match="a batch chooses each question's plan"):
+        graph.invoke({"questions": [EASY]}, context=ctx)
+
+
 def test_solve_batch_checks_its_budget() -> None:
     with pytest.raises(ValueError, match="positive int"):
         solve_batch([EASY], ScriptedGenerator(), budget=0)

@@ -141,8 +141,13 @@ def batch_total(ctx: TTCContext, count: int) -> int:
     Raises:
         ValueError: Without ``context.budget.generations``, with another cap
             (tokens, FLOPs, verifier tokens: not split), or below one
-            generation a question.
+            generation a question; or with a ``context.plan`` (a batch
+            chooses each question's plan).
     """
+    if ctx.plan is not None:
+        raise ValueError(
+            "context.plan forces one plan, but a batch chooses each question's plan: leave it unset"
+        )
     budget = ctx.budget
     if budget is None or budget.generations is None:
         raise ValueError("a batch needs context.budget.generations: the total for all questions")
