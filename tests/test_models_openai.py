@@ -45,6 +45,7 @@ class FakeOpenAI:
         self.completion_logprobs: dict[str, Any] | None = None
         self.adds_bos = False  # count a BOS of its own in /completions prompts
         self.same_text = False  # every choice the same text (a repeated seed)
+        self.tokens_each = 7  # usage.completion_tokens per choice
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.in_flight = 0
@@ -135,7 +136,11 @@ class FakeOpenAI:
             prompt = 10
             if not chat:  # the bundled tokenizer's count: one token a character
                 prompt = len(_CHAR_TOKENIZER.encode(body["prompt"])) + int(self.adds_bos)
-            out["usage"] = {"prompt_tokens": prompt, "completion_tokens": 7 * n, "total_tokens": 0}
+            out["usage"] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": self.tokens_each * n,
+                "total_tokens": 0,
+            }
         return 200, json.dumps(out).encode(), js
 
 
