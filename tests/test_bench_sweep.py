@@ -153,3 +153,32 @@ def test_fit_policy_command_writes_a_loadable_policy(
     assert sorted(policy.table[1]) == [1, 2, 4]
     assert main(["fit-policy", "--out", str(tmp_path), "--split", "nope"]) == 2
     assert "not in the cache" in capsys.readouterr().err
+
+
+def test_report_only_reports_the_router_the_cache_ran(tmp_path: Path) -> None:
+    from langgraph_ttc.bench.arms import ROUTER_META_KEY
+    from langgraph_ttc.bench.cli import _stored_policy
+    from langgraph_ttc.bench.fit import fit_router_policy
+    from langgraph_ttc.router.policy import ComputePolicy
+
+    ran = ComputePolicy.default()  # not what a fit of this cache chooses
+    with BenchCache(tmp_path / "cache.sqlite") as cache:
+        SweepRunner(
+            CONFIG,
+            Models().bench(),
+            cache,
+            ITEMS,
+            checker=default_checker,
+            policy=ran,
+            progress=False,
+        ).run()
+        assert cache.get_meta(ROUTER_META_KEY) == router_arm(ran)
+        refit = fit_router_policy(cache, CONFIG, ITEMS["validation"]).policy
+        assert router_arm(refit) != router_arm(ran)
+        policy, fit = _stored_policy(cache, CONFIG, ITEMS, None)
+        # The runs in the cache are the default policy's: the report shows those.
+        assert policy is not None and router_arm(policy) == router_arm(ran) and fit is None
+        # Without the record (a cache from before it), the refit is reported.
+        cache.set_meta(ROUTER_META_KEY, None)
+        policy, fit = _stored_policy(cache, CONFIG, ITEMS, None)
+        assert router_arm(policy) == router_arm(refit) and fit is not None

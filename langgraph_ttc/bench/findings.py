@@ -123,6 +123,8 @@ def _folds(prm: Mapping[str, Any]) -> Finding:
     for arm in ("bon_weighted", "bon_weighted_min", "bon_weighted_prod"):
         vals = [float(v[arm]) for v in rows.values() if arm in v]
         means[arm] = sum(vals) / len(vals) if vals else None
+    if all(v is None for v in means.values()):
+        return _na("PRM step fold", "no weighted best-of-N arm in this sweep")
     auc = prm.get("auroc", {})
     best = max((a for a in means if means[a] is not None), key=lambda a: means[a] or 0.0)
     text = (
