@@ -249,6 +249,8 @@ def endpoint() -> Iterator[ScriptedEndpoint]:
     server.close()
 
 
+# Easy questions come back as the same correct text: not a seed bug of this server.
+@pytest.mark.filterwarnings("ignore:.*came back identical")
 def test_a_sweep_against_an_endpoint_keeps_its_requests_in_flight(
     tmp_path: Path, endpoint: ScriptedEndpoint
 ) -> None:
