@@ -46,6 +46,7 @@ class FakeOpenAI:
         self.adds_bos = False  # count a BOS of its own in /completions prompts
         self.same_text = False  # every choice the same text (a repeated seed)
         self.tokens_each = 7  # usage.completion_tokens per choice
+        self.rejects: set[str] = set()  # fields answered with 422, as transformers serve does
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.in_flight = 0
@@ -100,6 +101,10 @@ class FakeOpenAI:
 
     def _respond(self, fault: str, path: str, body: dict[str, Any]) -> tuple[int, bytes, str]:
         js = "application/json"
+        unexpected = self.rejects & set(body)
+        if unexpected:
+            err = {"error": f"Unexpected fields in the request: {sorted(unexpected)}"}
+            return 422, json.dumps(err).encode(), js
         if fault in ("429", "500", "503", "400"):
             err = {"error": {"message": f"injected {fault}", "type": "x"}}
             return int(fault), json.dumps(err).encode(), js

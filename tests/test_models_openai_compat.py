@@ -162,6 +162,31 @@ def test_no_sampling_fields_when_switched_off_or_to_openai(fake: FakeOpenAI) -> 
     assert sampling_fields(neutral=False) == {}
 
 
+def test_a_server_rejecting_the_neutral_fields_gets_requests_without_them(
+    fake: FakeOpenAI,
+) -> None:
+    fake.rejects = {"top_k", "min_p", "repetition_penalty", "repeat_penalty"}
+    gen = _gen(fake)
+    (out,) = gen.generate([GenerationRequest("q", n=2)])
+    assert len(out) == 2 and gen.sampling == {}  # dropped once and for all
+    sent = len(fake.bodies)
+    gen.generate([GenerationRequest("q")])
+    assert len(fake.bodies) == sent + 1  # no second 422
+    # a field the user set is not dropped: the rejection reaches the user
+    user = _gen(fake, min_p=0.05)
+    with pytest.raises(BackendError, match=r"Unexpected fields.*min_p") as exc:
+        user.generate([GenerationRequest("q")])
+    assert exc.value.status == 422 and user.sampling == {"min_p": 0.05}
+
+
+def test_a_422_about_something_else_is_not_retried_without_fields(fake: FakeOpenAI) -> None:
+    fake.rejects = {"seed"}
+    gen = _gen(fake)
+    with pytest.raises(BackendError, match="seed"):
+        gen.generate([GenerationRequest("q", seed=3)])
+    assert len(fake.bodies) == 1 and gen.sampling["top_k"] == 0
+
+
 # ---------------------------------------------------------------------- repeated samples
 
 

@@ -9,6 +9,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 import openai
@@ -28,11 +29,17 @@ from langgraph_ttc.models.openai_compat import (
     check_options,
     identical_samples,
     is_openai_api,
+    rejected_fields,
     repeated,
     sampling_fields,
     strip_bos,
+    without,
 )
-from langgraph_ttc.models.openai_faults import CHAT_PREFIX_HINT, send_with_retries
+from langgraph_ttc.models.openai_faults import (
+    CHAT_PREFIX_HINT,
+    check_transport,
+    send_with_retries,
+)
 from langgraph_ttc.models.openai_payloads import (
     PreparedRequest,
     count_text,
@@ -80,17 +87,13 @@ class OpenAIGenerator:
 
     **Stops** are passed to the server, and the text is cut before the first stop
     string anyway (``transformers serve`` with continuous batching ignores them).
+    **Token counts** come from the response's ``usage``, else from ``tokenizer``,
+    else are *estimated* (see ``openai_payloads.parse_completions``).
 
-    **Token counts** come from the response's ``usage`` (what the server billed;
-    with ``n`` choices the prompt's count is split over them, the completion's in
-    proportion to text length), else from ``tokenizer`` (plus one for a stopped
-    sample's stop token), else *estimated* at four characters a token.
-
-    **Faults.** Timeouts, connection errors, 429, 5xx and malformed bodies are
-    retried with exponential backoff and jitter (``Retry-After`` honoured up to
-    30 s); another 4xx, or exhausted retries, fails the sample for good. When
-    every sample of a call failed, ``BackendError`` names the endpoint, the status
-    and the last error; when some came back, ``PartialBatchError`` carries them.
+    **Faults** (see ``openai_faults``): timeouts, connection errors, 429, 5xx and
+    malformed bodies are retried with backoff; another 4xx, or exhausted
+    retries, fails the sample for good: ``BackendError`` when every sample of a
+    call failed, else ``PartialBatchError`` carrying what came back.
 
     Args:
         model: The model name the endpoint serves.
@@ -163,28 +166,15 @@ class OpenAIGenerator:
             min_p=min_p,
             repetition_penalty=repetition_penalty,
         )
-        for field, value in (("max_concurrency", max_concurrency), ("max_retries", max_retries)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{field} must be an int, got {value!r}")
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        for field, num in (
-            ("timeout", timeout),
-            ("retry_backoff", retry_backoff),
-            ("max_backoff", max_backoff),
-        ):
-            if isinstance(num, bool) or not isinstance(num, int | float) or num < 0:
-                raise ValueError(f"{field} must be a number >= 0, got {num!r}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout!r}")
-        if params is not None and (
-            isinstance(params, bool) or not isinstance(params, int) or params < 1
-        ):
-            raise ValueError(f"params must be a positive int or None, got {params!r}")
-        if extra_body is not None and not isinstance(extra_body, dict):
-            raise TypeError(f"extra_body must be a dict, got {type(extra_body).__name__}")
+        check_transport(
+            max_concurrency=max_concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+            retry_backoff=retry_backoff,
+            max_backoff=max_backoff,
+            params=params,
+            extra_body=extra_body,
+        )
         self.model = model
         self.base_url = (
             base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
@@ -206,12 +196,12 @@ class OpenAIGenerator:
         self.neutral_sampling = (
             not is_openai_api(self.base_url) if neutral_sampling is None else neutral_sampling
         )
-        self.sampling = sampling_fields(
-            neutral=self.neutral_sampling,
-            top_k=top_k,
-            min_p=min_p,
-            repetition_penalty=repetition_penalty,
+        fields = partial(
+            sampling_fields, top_k=top_k, min_p=min_p, repetition_penalty=repetition_penalty
         )
+        self.sampling = fields(neutral=self.neutral_sampling)
+        # Fields sent only to switch a server default off: dropped if the server rejects them.
+        self._neutral_only = set(self.sampling) - set(fields(neutral=False)) - set(self.extra_body)
         self.warnings_seen: list[str] = []
         """Warnings about the server's replies so far (repeated samples, BOS)."""
         self._tokenizer_arg = tokenizer
@@ -376,16 +366,10 @@ class OpenAIGenerator:
     async def _probe_bos(self, p: PreparedRequest, state: _LoopState) -> bool:
         """One token, greedy, without the BOS: one more token than ours means it added one."""
         text = strip_bos(p.prompt or "", p.bos)
-        probe = PreparedRequest(
-            GenerationRequest(text, max_tokens=1, temperature=0.0), None, text, {}
-        )
-        body = await self._request(
-            request_kwargs(probe, 1, None, model=self.model, logprobs=False),
-            state,
-            probe,
-            lambda body: body,
-        )
-        usage = body.get("usage")
+        req = GenerationRequest(text, max_tokens=1, temperature=0.0)
+        probe = PreparedRequest(req, None, text, {})
+        kwargs = request_kwargs(probe, 1, None, model=self.model, logprobs=False)
+        usage = (await self._request(kwargs, state, probe, lambda body: body)).get("usage")
         served = usage.get("prompt_tokens") if isinstance(usage, dict) else None
         local = count_text(self.tokenizer, text)
         verdict = bos_verdict(served, local)
@@ -397,14 +381,13 @@ class OpenAIGenerator:
 
     def _check_replies(self, prepared: list[PreparedRequest], out: list[list[Completion]]) -> None:
         """Catch the silent failures: empty chat continuations and repeated samples."""
-        if self.mode == "chat" and not self.continues_prefix:
-            continued = [
-                c for p, got in zip(prepared, out, strict=True) if p.req.prefix for c in got
+        if self.mode == "chat" and self.continues_prefix is None:
+            texts = [
+                c.text for p, got in zip(prepared, out, strict=True) if p.req.prefix for c in got
             ]
-            if continued and not any(c.text.strip() for c in continued):
+            if texts and not any(t.strip() for t in texts):
                 raise BackendError(f"{self.endpoint}: {EMPTY_CONTINUATION}", backend=self.name)
-            if continued:
-                self.continues_prefix = True  # it continued once: empty answers are the model's
+            self.continues_prefix = True if texts else None  # once continued, empties are genuine
         for k, (p, got) in enumerate(zip(prepared, out, strict=True)):
             if identical_samples(p.req, got):
                 self._warn(repeated(self.endpoint, k, p.req, got), IdenticalSamplesWarning)
@@ -478,21 +461,36 @@ class OpenAIGenerator:
         p: PreparedRequest,
         parse: Callable[[dict[str, Any]], T],
     ) -> T:
-        """One request's body, retried on transient faults; a ``BackendError`` for good."""
+        """One request's body, retried on transient faults; a ``BackendError`` for good.
+
+        A server that rejects the neutral sampling fields (``transformers serve``
+        answers 422) gets the request again without them, and never again.
+        """
         chat = self.mode == "chat"
         completions = state.client.chat.completions if chat else state.client.completions
-        return await send_with_retries(
-            completions.with_raw_response.create,  # type: ignore[attr-defined]
-            kwargs,
-            parse,
-            semaphore=state.semaphore,
-            max_retries=self.max_retries,
-            backoff=self.retry_backoff,
-            max_backoff=self.max_backoff,
-            endpoint=self.endpoint,
-            backend=self.name,
-            reject_hint=CHAT_PREFIX_HINT if p.req.prefix and chat else "",
-        )
+        for _ in range(2):
+            try:
+                return await send_with_retries(
+                    completions.with_raw_response.create,  # type: ignore[attr-defined]
+                    kwargs,
+                    parse,
+                    semaphore=state.semaphore,
+                    max_retries=self.max_retries,
+                    backoff=self.retry_backoff,
+                    max_backoff=self.max_backoff,
+                    endpoint=self.endpoint,
+                    backend=self.name,
+                    reject_hint=CHAT_PREFIX_HINT if p.req.prefix and chat else "",
+                )
+            except BackendError as exc:
+                dropped = rejected_fields(exc, kwargs.get("extra_body"), self._neutral_only)
+                if not dropped:
+                    raise
+                for key in dropped:
+                    self.sampling.pop(key, None)
+                kwargs = {**kwargs, "extra_body": without(kwargs["extra_body"], dropped)}
+                logger.warning("%s rejects %s: sent without them", self.endpoint, dropped)
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 __all__ = ["OpenAIGenerator"]

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
+from langgraph_ttc.models.errors import BackendError
 from langgraph_ttc.types import Completion, GenerationRequest
 
 __all__ = [
@@ -38,9 +39,11 @@ __all__ = [
     "check_options",
     "identical_samples",
     "is_openai_api",
+    "rejected_fields",
     "repeated",
     "sampling_fields",
     "strip_bos",
+    "without",
 ]
 
 NEUTRAL_SAMPLING: dict[str, Any] = {
@@ -198,3 +201,24 @@ def repeated(endpoint: str, k: int, req: GenerationRequest, got: Sequence[Comple
         "the server, or something in between, probably repeats one seed for every "
         "sample. Check its seed handling (or run with supports_n=False)."
     )
+
+
+def rejected_fields(exc: BackendError, sent: object, droppable: set[str]) -> list[str]:
+    """The droppable fields of a request a server rejected for carrying them.
+
+    A 400 or 422 whose message names one of the ``droppable`` fields that were
+    ``sent`` means the server does not take them (``transformers serve``:
+    "Unexpected fields in the request"; OpenAI: "Unrecognized request
+    argument"): all the droppable fields sent are returned, to go without them.
+    """
+    if exc.status not in (400, 422) or not isinstance(sent, dict):
+        return []
+    present = sorted(k for k in sent if k in droppable)
+    if not any(k in exc.message for k in present):
+        return []
+    return present
+
+
+def without(fields: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """``fields`` less ``keys``."""
+    return {k: v for k, v in fields.items() if k not in keys}

@@ -16,6 +16,7 @@ from langgraph_ttc.models.errors import BackendError
 
 __all__ = [
     "CHAT_PREFIX_HINT",
+    "check_transport",
     "describe",
     "gave_up",
     "is_retryable",
@@ -199,3 +200,43 @@ def _json_body(text: str, backend: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise malformed(backend, f"the body is not a JSON object: {text[:200]!r}")
     return body
+
+
+def check_transport(
+    *,
+    max_concurrency: int,
+    max_retries: int,
+    timeout: float,
+    retry_backoff: float,
+    max_backoff: float,
+    params: int | None,
+    extra_body: object,
+) -> None:
+    """Check the adapter's request settings.
+
+    Raises:
+        TypeError: For a non-int count or a non-dict ``extra_body``.
+        ValueError: For a count or duration out of range.
+    """
+    for field, value in (("max_concurrency", max_concurrency), ("max_retries", max_retries)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{field} must be an int, got {value!r}")
+    if max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+    if max_retries < 0:
+        raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+    for field, num in (
+        ("timeout", timeout),
+        ("retry_backoff", retry_backoff),
+        ("max_backoff", max_backoff),
+    ):
+        if isinstance(num, bool) or not isinstance(num, int | float) or num < 0:
+            raise ValueError(f"{field} must be a number >= 0, got {num!r}")
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0, got {timeout!r}")
+    if params is not None and (
+        isinstance(params, bool) or not isinstance(params, int) or params < 1
+    ):
+        raise ValueError(f"params must be a positive int or None, got {params!r}")
+    if extra_body is not None and not isinstance(extra_body, dict):
+        raise TypeError(f"extra_body must be a dict, got {type(extra_body).__name__}")

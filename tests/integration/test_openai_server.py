@@ -34,6 +34,9 @@ def _prompt_len(tok: Any, question: str, prefix: str = "") -> int:
 
 def _gen(model_dir: Path, base_url: str, **kw: Any) -> OpenAIGenerator:
     kw.setdefault("timeout", 30.0)
+    # transformers serve rejects top_k/min_p/repetition_penalty (422): not sent here, so
+    # that the proxy logs count the faults only (the fallback has its own test below)
+    kw.setdefault("neutral_sampling", False)
     kw.setdefault("retry_backoff", 0.05)
     kw.setdefault("max_backoff", 0.2)
     return OpenAIGenerator(str(model_dir), base_url=base_url, **kw)
@@ -105,6 +108,20 @@ def test_chat_prefix_is_rejected_with_a_clear_error(
     with pytest.raises(BackendError, match="mode='completions'") as info:
         gen.generate([GenerationRequest("1+2", prefix="1+2=3\n")])
     assert info.value.status == 422 and not info.value.retryable
+
+
+def test_neutral_sampling_fields_it_rejects_are_dropped(
+    serve: ServeProcess, tiny_model_dir: Path
+) -> None:
+    """transformers serve answers 422 to top_k/min_p/repetition_penalty: sent once, then not."""
+    gen = _gen(tiny_model_dir, serve.base_url, neutral_sampling=None)
+    assert gen.sampling["top_k"] == 0
+    (out,) = gen.generate([GenerationRequest("2+2", n=2, max_tokens=8)])
+    assert len(out) == 2 and gen.sampling == {}
+    user = _gen(tiny_model_dir, serve.base_url, top_k=5)
+    with pytest.raises(BackendError, match="top_k") as info:
+        user.generate([GenerationRequest("2+2", max_tokens=8)])
+    assert info.value.status == 422  # a field the user set is not dropped silently
 
 
 # ---------------------------------------------------------------------- behind a faulty proxy
