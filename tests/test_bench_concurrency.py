@@ -285,3 +285,18 @@ def test_a_sweep_against_an_endpoint_keeps_its_requests_in_flight(
     # Six graph runs share one loop; the adapter keeps at most its own 3 requests in flight.
     assert 1 < endpoint.max_in_flight <= 3
     assert dump(tmp_path / "many") == dump(tmp_path / "one")
+
+
+def test_bench_command_checks_its_concurrency_and_endpoint_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langgraph_ttc.cli import main
+
+    out = str(tmp_path / "out")
+    assert main(["bench", "--concurrency", "0", "--out", out]) == 2
+    assert "--concurrency: expected a positive integer" in capsys.readouterr().err
+    assert main(["bench", "--preset", "smoke", "--endpoint-model", "m", "--out", out]) == 2
+    assert "need --endpoint" in capsys.readouterr().err
+    args = ["bench", "--preset", "smoke", "--endpoint", "http://127.0.0.1:9/v1", "--out", out]
+    assert main(args) == 2
+    assert "--endpoint needs --endpoint-model" in capsys.readouterr().err
