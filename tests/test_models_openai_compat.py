@@ -285,3 +285,20 @@ def test_top_logprobs_missing_from_the_reply_are_none(fake: FakeOpenAI) -> None:
     fake.logprobs = [{"token": "s", "logprob": -0.1}]
     (out,) = _gen(fake).generate([GenerationRequest(MSGS, top_logprobs=3, logprobs=True)])
     assert out[0].top_logprobs is None and out[0].logprobs is not None
+
+
+def test_sample_warnings_for_the_run_state() -> None:
+    """The engine's check, for any generator: what a driver can put in the run's state."""
+    from langgraph_ttc.engine.calls import GenerateCall, sample_warnings
+
+    gen = OpenAIGenerator("m", base_url="http://127.0.0.1:9/v1")
+    reqs = [GenerationRequest("q", n=2, temperature=0.8), GenerationRequest("r", n=2)]
+    same = Completion("the same long sample text", "stop", 3, 20)
+    other = Completion("another long sample text!", "stop", 3, 20)
+    call = GenerateCall(gen, reqs, run_name="best_of_n/generate")
+    notes = sample_warnings(call, [[same, same], [same, other]])
+    assert notes == [
+        "generator 'openai:m' returned 2 identical samples for request 0 at temperature 0.8: "
+        "a repeated seed?"
+    ]
+    assert sample_warnings(call, [[same, other], [other, same]]) == []

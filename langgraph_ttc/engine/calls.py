@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from langgraph_ttc.models.openai_compat import identical_samples
 from langgraph_ttc.types import Completion, GenerationRequest, Generator, ScoreResult, Verifier
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "check_not_all_empty",
     "check_scores",
     "completions_of",
+    "sample_warnings",
 ]
 
 
@@ -101,6 +103,21 @@ def check_not_all_empty(completions: Sequence[Completion], generator: Generator)
             f"generator {generator.name!r} returned empty text for all {len(completions)} "
             "samples of a call"
         )
+
+
+def sample_warnings(call: GenerateCall, completions: Sequence[Sequence[Completion]]) -> list[str]:
+    """Warnings about a generator reply that is well-formed but suspicious.
+
+    Today one: all samples of a request at ``temperature > 0`` are the same long
+    text, which is what a backend (or a proxy) repeating one seed returns.
+    Meant for the run's state, beside ``error``.
+    """
+    return [
+        f"{call.who} returned {len(got)} identical samples for request {k} at temperature "
+        f"{req.temperature}: a repeated seed?"
+        for k, (req, got) in enumerate(zip(call.requests, completions, strict=False))
+        if identical_samples(req, got)
+    ]
 
 
 def check_scores(verifier: Verifier, result: object, count: int) -> list[list[float]]:
