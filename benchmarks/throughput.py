@@ -8,8 +8,11 @@ the adapters' coalescers; the answers and every candidate's text must be
 identical both ways (each request samples from its own seed, whatever shares
 its batch). Then the wall time per generation of beam search against
 best-of-N at the same number of generations (N = beam search's mean
-generations per question), both concurrent, with the generator's and the
-verifier's busy time (their coalescers' ``seconds``) to show what dominates.
+generations per question), both ways, with the generator's and the
+verifier's busy time (their coalescers' ``seconds``, wall time inside the
+batches) and the verifier tokens read, to show what dominates. ``CPU`` is
+the process's CPU time: on a machine shared with other work it moves far
+less than the wall time does.
 
 Models: ``load_bundled()`` (``policy-small`` samples, ``policy-large``'s
 likelihood verifies). Run it at one torch thread, niced on a shared machine:
@@ -40,6 +43,7 @@ class Run:
     outputs: list[dict[str, Any]]
     generator_s: float
     verifier_s: float
+    cpu_s: float
 
     def per_second(self) -> float:
         return len(self.outputs) / self.seconds
@@ -54,11 +58,11 @@ def _busy(models: Any) -> tuple[float, float]:
 
 def one_at_a_time(graph: Any, questions: list[str], ctx: TTCContext, models: Any) -> Run:
     g0, v0 = _busy(models)
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     outputs = [graph.invoke({"question": q}, context=ctx) for q in questions]
     seconds = time.perf_counter() - start
     g1, v1 = _busy(models)
-    return Run(seconds, outputs, g1 - g0, v1 - v0)
+    return Run(seconds, outputs, g1 - g0, v1 - v0, time.process_time() - cpu)
 
 
 def concurrent(graph: Any, questions: list[str], ctx: TTCContext, models: Any, limit: int) -> Run:
@@ -73,11 +77,11 @@ def concurrent(graph: Any, questions: list[str], ctx: TTCContext, models: Any, l
         return list(await asyncio.gather(*(one(q) for q in questions)))
 
     g0, v0 = _busy(models)
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     outputs = asyncio.run(all_of_them())
     seconds = time.perf_counter() - start
     g1, v1 = _busy(models)
-    return Run(seconds, outputs, g1 - g0, v1 - v0)
+    return Run(seconds, outputs, g1 - g0, v1 - v0, time.process_time() - cpu)
 
 
 def _same(a: Run, b: Run) -> bool:
@@ -97,10 +101,12 @@ def _accuracy(run: Run, answers: list[int]) -> float:
 
 def _line(name: str, run: Run) -> str:
     gens = run.generations()
+    ver_tokens = sum(o["usage"]["verifier_tokens"] for o in run.outputs) / len(run.outputs)
     return (
         f"{name:<26} {run.seconds:7.2f}s  {run.per_second():6.2f} q/s  "
-        f"{1e3 * run.seconds / gens:6.2f} ms/generation  "
-        f"(generator busy {run.generator_s:5.2f}s, verifier busy {run.verifier_s:5.2f}s)"
+        f"{1e3 * run.seconds / gens:6.2f} ms/generation  CPU {run.cpu_s:6.2f}s  "
+        f"(generator busy {run.generator_s:5.2f}s, verifier busy {run.verifier_s:5.2f}s, "
+        f"{ver_tokens:.0f} verifier tokens a question)"
     )
 
 

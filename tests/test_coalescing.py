@@ -282,3 +282,23 @@ def test_loading_a_small_model_on_cpu_sets_one_thread(
     assert torch.get_num_threads() == 1
     with pytest.raises(ValueError, match="threads"):
         TransformersGenerator(tiny_model_dir, threads=0)
+
+
+def test_batches_run_at_the_chosen_thread_count(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Torch's setting reaches only the calling thread (OpenMP): the batch thread reapplies it."""
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    gen = TransformersGenerator(tiny_model_dir, device="cpu", threads=2).load()
+    seen: list[int] = []
+    real = gen._run_chunk
+
+    def spy(*args: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return real(*args)
+
+    monkeypatch.setattr(gen, "_run_chunk", spy)
+    torch.set_num_threads(1)  # as another library might, after loading
+    gen.generate([GenerationRequest(Q[0], max_tokens=3, seed=0)])
+    assert seen == [2]

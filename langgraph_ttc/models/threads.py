@@ -14,15 +14,18 @@ The rule (:func:`choose_threads`): a thread count the user chose wins (the
 ``threads`` setting, else ``OMP_NUM_THREADS`` or ``TTC_TORCH_THREADS`` in the
 environment); otherwise a model under :data:`SMALL_MODEL_PARAMS` parameters
 runs on 1 thread, and a larger one keeps torch's default. Only CPU models
-are touched. Torch's thread count is per process, so the last model loaded
-sets it for all.
+are touched. Torch's thread count is per process in name only: with
+OpenMP, ``torch.set_num_threads`` reaches the calling thread and threads
+started later, not threads already running; so the adapters apply it again
+in the thread that runs their batches (:func:`use_threads`). The last model
+loaded sets the count for threads started after it.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["SMALL_MODEL_PARAMS", "THREADS_ENV", "apply_threads", "choose_threads"]
+__all__ = ["SMALL_MODEL_PARAMS", "THREADS_ENV", "apply_threads", "choose_threads", "use_threads"]
 
 SMALL_MODEL_PARAMS = 100_000_000
 """Below this many parameters, a model runs on one CPU thread unless told otherwise."""
@@ -58,16 +61,28 @@ def choose_threads(params: int | None, threads: int | None = None) -> int | None
     return None
 
 
-def apply_threads(device: object, params: int | None, threads: int | None = None) -> None:
+def apply_threads(device: object, params: int | None, threads: int | None = None) -> int | None:
     """Set torch's CPU thread count by :func:`choose_threads` when ``device`` is the CPU.
 
     Args:
         device: The model's device (a ``torch.device`` or its name).
         params: The model's parameter count, if known.
         threads: The user's setting, if any.
+
+    Returns:
+        The count set (hand it to :func:`use_threads` in the threads that run
+        the model), or ``None`` when torch's setting is left alone.
     """
     count = choose_threads(params, threads)
     if count is None or not str(device).startswith("cpu"):
+        return None
+    use_threads(count)
+    return count
+
+
+def use_threads(count: int | None) -> None:
+    """Make torch use ``count`` CPU threads in the calling thread (``None``: leave it)."""
+    if count is None:
         return
     import torch
 

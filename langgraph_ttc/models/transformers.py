@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph_ttc.models.base import check_result_shape, validate_requests
 from langgraph_ttc.models.coalesce import DEFAULT_MAX_WAIT_S, Coalescer, CoalescerStats
 from langgraph_ttc.models.errors import require_local
-from langgraph_ttc.models.threads import apply_threads
+from langgraph_ttc.models.threads import apply_threads, use_threads
 from langgraph_ttc.models.transformers_decoding import RowOutput, finish_rows, single_token_stop
 from langgraph_ttc.models.transformers_loading import (
     count_safetensors_params,
@@ -175,6 +175,7 @@ class TransformersGenerator:
         self._eos_ids: set[int] = set()
         self._pad_id = 0
         self._top_k = 0
+        self._thread_count: int | None = None
         self._coalescer: Coalescer[_Call, list[list[Completion]]] = Coalescer(
             self._run_calls,
             max_size=batch_size,
@@ -252,7 +253,7 @@ class TransformersGenerator:
             self._pad_id = int(pad) if pad is not None else min(self._eos_ids)
             top_k = getattr(model.generation_config, "top_k", None)
             self._top_k = int(top_k) if isinstance(top_k, int) and top_k > 0 else 0
-            apply_threads(model.device, self._params, self.threads)
+            self._thread_count = apply_threads(model.device, self._params, self.threads)
             self._tokenizer = tokenizer
             self._model = model
 
@@ -311,6 +312,7 @@ class TransformersGenerator:
 
     def _run_calls(self, calls: list[_Call]) -> list[list[list[Completion]] | BaseException]:
         """The coalescer's batch: every call's requests drawn together, split back per call."""
+        use_threads(self._thread_count)  # the batch thread may predate the setting
         reqs = [r for c in calls for r in c.reqs]
         encoded = [e for c in calls for e in c.encoded]
         seeds = [s for c in calls for s in c.seeds]

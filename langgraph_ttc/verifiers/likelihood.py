@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.models.coalesce import DEFAULT_MAX_WAIT_S, Coalescer, CoalescerStats
-from langgraph_ttc.models.threads import apply_threads, choose_threads
+from langgraph_ttc.models.threads import apply_threads, choose_threads, use_threads
 from langgraph_ttc.types import Fold, ScoreResult
 from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier
 from langgraph_ttc.verifiers.likelihood_common import (
@@ -243,6 +243,7 @@ class TransformersLikelihoodVerifier(BaseVerifier):
             name=self.name,
         )
         self._ready = False
+        self._thread_count: int | None = None
         self._params = 0
         self._keep_logits = False
 
@@ -263,7 +264,9 @@ class TransformersLikelihoodVerifier(BaseVerifier):
             context = getattr(self._model.config, "max_position_embeddings", None)
             self.max_length = int(context) if isinstance(context, int) and context > 1 else None
         self._params = int(self._model.num_parameters())
-        apply_threads(next(self._model.parameters()).device, self._params, self.threads)
+        self._thread_count = apply_threads(
+            next(self._model.parameters()).device, self._params, self.threads
+        )
         self._keep_logits = takes_logits_to_keep(self._model)
         self._ready = True
 
@@ -368,6 +371,7 @@ class TransformersLikelihoodVerifier(BaseVerifier):
         self, calls: list[list[LikelihoodEncoding]]
     ) -> list[list[list[float | None]] | BaseException]:
         """The coalescer's batch: all calls' inputs, longest first, in passes of ``batch_size``."""
+        use_threads(self._thread_count)  # the batch thread may predate the setting
         flat = [enc for call in calls for enc in call]
         got: list[list[float | None]] = [[] for _ in flat]
         order = sorted(range(len(flat)), key=lambda i: -len(flat[i].input_ids))
