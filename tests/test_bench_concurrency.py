@@ -155,6 +155,10 @@ def test_an_interrupted_full_preset_resumes_without_redoing_finished_units(
     assert dump(tmp_path / "resumed") == dump(tmp_path / "whole")
     with BenchCache(tmp_path / "resumed" / "cache.sqlite") as cache:
         assert kept <= cache.result_keys()
+        # Both sittings are on record; the killed one as unfinished.
+        sittings = cache.get_meta("sessions")
+        assert [x["finished"] for x in sittings] == [False, True]
+        assert sittings[1]["computed"] == resumed.computed
 
 
 # --------------------------------------------------------------------------- a real endpoint

@@ -9,7 +9,8 @@ most the unit in flight and the next run picks up where it stopped:
 * ``results``: one row per (split, question, arm, budget, seed): whether the
   selected answer was right, and what it cost.
 * ``meta``: the models' fingerprint (a cache made with other models is
-  refused) and the history of sweep sessions (wall times).
+  refused) and the history of sweep sessions (wall times; a session is
+  recorded when it starts, so a killed one stays as ``finished: false``).
 
 Payloads are JSON text. Reads return rows sorted by their keys, so everything
 computed from a cache is deterministic.
@@ -134,6 +135,15 @@ class BenchCache:
         """Append a sweep session (what it computed, how long it took) to the history."""
         sessions = self.get_meta("sessions") or []
         sessions.append(dict(record))
+        self.set_meta("sessions", sessions)
+
+    def finish_session(self, record: Mapping[str, Any]) -> None:
+        """Replace the last session's record (added when it started) with the finished one."""
+        sessions = self.get_meta("sessions") or []
+        if sessions and sessions[-1].get("finished") is False:
+            sessions[-1] = dict(record)
+        else:
+            sessions.append(dict(record))
         self.set_meta("sessions", sessions)
 
     # ------------------------------------------------------------------ pools

@@ -133,10 +133,14 @@ def _times(analysis: Mapping[str, Any]) -> list[str]:
     lines = []
     sessions = analysis.get("sessions") or []
     if sessions:
-        last = sessions[-1]
+        done = [x for x in sessions if x.get("finished", True)]
+        last = done[-1] if done else sessions[-1]
         walls = last.get("wall_s", {})
+        killed = len(sessions) - len(done)
         lines.append(
-            f"- Sweep sessions: {len(sessions)}; last: {walls.get('total', 0):.0f} s wall ("
+            f"- Sweep sessions: {len(sessions)}"
+            + (f" ({killed} interrupted)" if killed else "")
+            + f"; last finished: {walls.get('total', 0):.0f} s wall ("
             + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(walls.items()) if k != "total")
             + ")"
         )

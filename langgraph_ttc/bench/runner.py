@@ -200,6 +200,10 @@ class SweepRunner:
 
         summary = RunSummary()
         started = time.perf_counter()
+        # A sitting is on record from its start: a killed one stays, unfinished.
+        self.cache.add_session(
+            {"preset": self.config.name, "concurrency": self.concurrency, "finished": False}
+        )
         have = self.cache.result_keys()
         pools = self.cache.pool_keys()
         graph_jobs = self._graph_jobs()
@@ -232,13 +236,14 @@ class SweepRunner:
             self._bar = None
         summary.wall_s["total"] = time.perf_counter() - started
         summary.policy = policy
-        self.cache.add_session(
+        self.cache.finish_session(
             {
                 "preset": self.config.name,
                 "concurrency": self.concurrency,
                 "computed": summary.computed,
                 "cached": summary.cached,
                 "wall_s": {k: round(v, 3) for k, v in summary.wall_s.items()},
+                "finished": True,
             }
         )
         return summary
