@@ -10,6 +10,11 @@ from typing_extensions import TypedDict
 from langgraph_ttc.types import Budget, Candidate, StrategyConfig, Usage, add_usage
 
 
+def merge_warnings(left: list[str] | None, right: list[str] | None) -> list[str]:
+    """Reducer for ``TTCState.warnings``: append the new ones, each warning once."""
+    return list(dict.fromkeys([*(left or []), *(right or [])]))
+
+
 def merge_candidates(
     left: list[Candidate] | None, right: list[Candidate] | None
 ) -> list[Candidate]:
@@ -42,6 +47,8 @@ class TTCOutput(TypedDict, total=False):
     difficulty: int | None
     usage: Usage
     candidates: list[Candidate]
+    warnings: list[str]
+    """What looked wrong in replies the run still used (none: absent or empty)."""
 
 
 class TTCState(TypedDict, total=False):
@@ -62,6 +69,9 @@ class TTCState(TypedDict, total=False):
         started_at: Wall-clock start, for the deadline.
         step_delimiter: Where steps are cut in this run (``prepare`` writes
             the one in force: ``context.step_delimiter``, else the graph's).
+        warnings: What looked wrong in replies that were still used (for
+            example identical samples at temperature > 0: a repeated seed),
+            each once, in the order first seen.
     """
 
     question: str
@@ -77,6 +87,7 @@ class TTCState(TypedDict, total=False):
     usage: Annotated[Usage, add_usage]
     started_at: float
     step_delimiter: str
+    warnings: Annotated[list[str], merge_warnings]
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from langgraph_ttc.engine.calls import (
     GenerateCall,
     check_scores,
     completions_of,
+    sample_warnings,
 )
 from langgraph_ttc.engine.settings import context_of, out_of_time, usage_of
 from langgraph_ttc.engine.tracing import ainvoke_traced, invoke_traced
@@ -92,12 +93,15 @@ class NodeRun:
         ctx: The checked ``TTCContext``.
         runtime: LangGraph's ``Runtime`` (stream writer), if any.
         spent: What this node's calls have cost so far (the driver adds to it).
+        warnings: What looked wrong in replies the node still used (the
+            driver adds them; they reach the state's ``warnings``).
     """
 
     state: TTCState
     ctx: TTCContext
     runtime: Runtime[TTCContext] | None = None
     spent: Usage = field(default_factory=empty_usage)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def usage(self) -> Usage:
@@ -217,6 +221,8 @@ def _guarded(
                 return {"status": "backend_error", "error": f"{call.who}: {exc}"}
             reply, cost = settle(call, raw, partial=partial)
             run.spent = add_usage(run.spent, cost)
+            if isinstance(call, GenerateCall):
+                run.warnings.extend(sample_warnings(call, reply))
     except Stop as stop:
         return _partial(stop.update, failure)
     finally:
@@ -279,6 +285,8 @@ def make_node(
         wall = empty_usage()
         wall["wall_time_s"] = time.perf_counter() - started
         out = {**update, "usage": add_usage(run.spent, wall)}
+        if run.warnings:
+            out["warnings"] = list(dict.fromkeys(run.warnings))
         return finish(out) if finish is not None else out
 
     def node(state: TTCState, runtime: Runtime[TTCContext], config: RunnableConfig) -> Any:

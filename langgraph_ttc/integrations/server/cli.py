@@ -20,6 +20,8 @@ import logging
 import os
 from typing import Any
 
+from langgraph_ttc.cli_models import add_endpoint_options
+
 __all__ = ["register", "serve"]
 
 API_KEY_ENV = "TTC_API_KEY"
@@ -65,6 +67,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--endpoint-api-key", metavar="KEY", help="upstream key (default: $OPENAI_API_KEY)"
     )
+    add_endpoint_options(p)
     p.add_argument("--policy", metavar="PATH", help="ComputePolicy JSON (default: the shipped one)")
     p.add_argument("--device", help="torch device for local models (default: cuda if present)")
     p.add_argument("--threads", type=_positive(int), help="torch CPU threads (default: torch's)")
@@ -130,6 +133,12 @@ def serve(args: argparse.Namespace) -> int:
         endpoint_model=args.endpoint_model,
         api_key=args.endpoint_api_key,
         device=args.device,
+        # --endpoint-mode, --endpoint-tokenizer, --endpoint-params and the sampling fields.
+        **{
+            k: v
+            for k, v in vars(args).items()
+            if k.startswith("endpoint_") and k not in ("endpoint_model", "endpoint_api_key")
+        },
     )
     if args.threads and (not args.endpoint or args.verifier or args.reviser):
         import torch
