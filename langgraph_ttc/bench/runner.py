@@ -131,6 +131,7 @@ class SweepRunner:
         self.progress = progress
         self.policy_out = policy_out
         self.concurrency = concurrency
+        self._in_flight = 1
         self._graphs: dict[str, Any] = {}
         self._bar: Any = None
 
@@ -453,8 +454,8 @@ class SweepRunner:
     def _store(self, summary: RunSummary, unit: GraphUnit, payload: dict[str, Any]) -> None:
         """Commit one finished unit at once (a kill never loses it)."""
         payload.update(unit.extra)
-        if self.concurrency > 1:
-            payload["concurrency"] = self.concurrency
+        if self._in_flight > 1:
+            payload["concurrency"] = self._in_flight
         self.cache.put_results([(k, payload) for k in unit.keys])
         summary.computed[unit.stage] = summary.computed.get(unit.stage, 0) + 1
         self._tick(unit.stage)
@@ -466,6 +467,8 @@ class SweepRunner:
             self._store(summary, unit, payload)
             have.update(unit.keys)
 
+        # A stage with fewer units than `concurrency` never has more than that in flight.
+        self._in_flight = min(self.concurrency, len(units))
         m = self.models
         execute_units(
             units,
