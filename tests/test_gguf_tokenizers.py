@@ -5,7 +5,7 @@
 fallback and a ``Sequence`` decoder, spaces written ``▁``. The bundled files
 are in that form; these tests check that it changed nothing: every bundled
 model tokenizes task strings and chat templates exactly as the tokenizer the
-models were trained with (``suite.tokenizer.build_tokenizer``), decodes them
+models were trained with (pinned here as `_trained_form`), decodes them
 back the same, and generates the same text. With ``gguf`` installed, the
 converter's own vocabulary reader accepts each folder and lists the same
 tokens at the same ids, without a BOS of its own and without a space prefix.
@@ -18,13 +18,49 @@ import shutil
 from pathlib import Path
 
 import pytest
-from transformers import AutoTokenizer
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from langgraph_ttc.suite.task import generate_problems, reference_solution
-from langgraph_ttc.suite.tokenizer import build_tokenizer
+from langgraph_ttc.suite.tokenizer import _CHARS, CHAT_TEMPLATE, STEP_TAG, build_tokenizer
 
 MODELS = Path(__file__).resolve().parents[1] / "langgraph_ttc" / "suite" / "models"
 BUNDLED = ("policy-small", "policy-large", "prm", "reviser")
+
+
+def _trained_form() -> PreTrainedTokenizerFast:
+    """The tokenizer in the form the bundled models were trained with.
+
+    A plain space in the vocabulary, no normalizer, a ``Fuse`` decoder: what
+    ``build_tokenizer`` built before it wrote the llama.cpp form. Kept here so
+    the ids the models learned stay pinned.
+    """
+    vocab = {tok: i for i, tok in enumerate(["<pad>", "<s>", "</s>", "<unk>"])}
+    for ch in dict.fromkeys(_CHARS):
+        vocab[ch] = len(vocab)
+    vocab[STEP_TAG] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+    )
+    fast.add_tokens([STEP_TAG])
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def test_build_tokenizer_writes_the_shipped_form() -> None:
+    """Retraining writes the llama.cpp form too: the same tokenizer.json as shipped."""
+    built = json.loads(build_tokenizer().backend_tokenizer.to_str())
+    for model in BUNDLED:
+        assert json.loads((MODELS / model / "tokenizer.json").read_text()) == built, model
 
 
 def _task_strings() -> list[str]:
@@ -55,7 +91,7 @@ def _chats() -> list[list[dict[str, str]]]:
 
 @pytest.mark.parametrize("model", BUNDLED)
 def test_bundled_tokenizer_ids_equal_the_training_tokenizer(model: str) -> None:
-    trained = build_tokenizer()
+    trained = _trained_form()
     shipped = AutoTokenizer.from_pretrained(MODELS / model)
     strings = _task_strings()
     assert len(strings) >= 400
@@ -85,7 +121,7 @@ def test_generations_are_unchanged(tmp_path: Path) -> None:
     shutil.copytree(MODELS / "policy-small", old)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (old / name).unlink()
-    build_tokenizer().save_pretrained(old)
+    _trained_form().save_pretrained(old)
     assert json.loads((old / "tokenizer.json").read_text())["model"]["vocab"][" "] == 20
     requests = [
         GenerationRequest(
@@ -106,7 +142,7 @@ def test_llama_cpp_converter_reads_the_vocabulary(model: str) -> None:
     gguf = pytest.importorskip("gguf")
     vocab = gguf.LlamaHfVocab(MODELS / model)  # raises for a tokenizer it would not take
     tokens = [text.decode() for text, _score, _kind in vocab.all_tokens()]
-    trained = build_tokenizer()
+    trained = _trained_form()
     assert tokens == [
         "▁" if tok == " " else tok for tok in trained.convert_ids_to_tokens(range(len(trained)))
     ]
