@@ -19,6 +19,9 @@ FLOORS: dict[str, float] = {
     "state": 0.5,
     "answers": 0.5,
     "budget": 0.5,
+    # Backend plumbing that both adapters and verifiers use: coalescing concurrent
+    # calls into shared batches, the torch thread rule, HTTP retries.
+    "models.shared": 0.75,
     "models": 1,
     "verifiers": 1,
     "suite": 1,
@@ -36,6 +39,8 @@ FLOORS: dict[str, float] = {
     "training": 6,
     "integrations": 6,  # tools: the OpenAI-compatible server, LangSmith experiments
 }
+SHARED_MODELS = ("coalesce", "threads", "openai_faults")
+"""The modules of ``models/`` on the shared-plumbing floor (``models.shared``)."""
 # Tools may share the statistics: the training metrics use the bench's AUROC.
 SIDEWAYS = {("training", "bench")}
 
@@ -71,6 +76,9 @@ def _unit(module: str) -> str:
     rest = module.removeprefix("langgraph_ttc").lstrip(".")
     if rest.startswith("models.errors"):
         return "models.errors"
+    parts = rest.split(".")
+    if parts[0] == "models" and len(parts) > 1 and parts[1] in SHARED_MODELS:
+        return "models.shared"
     return rest.split(".")[0]
 
 
