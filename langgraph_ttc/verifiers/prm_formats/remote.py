@@ -33,9 +33,9 @@ from typing import Any, Literal
 
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
 
 from langgraph_ttc.models.errors import BackendError
+from langgraph_ttc.models.openai_faults import describe, gave_up, is_retryable, retry_wait
 from langgraph_ttc.types import Fold, ScoreResult
 from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier, split_steps
 from langgraph_ttc.verifiers.prm import PRMEncoding
@@ -44,43 +44,6 @@ from langgraph_ttc.verifiers.prm_formats.registry import format_encoder, get_prm
 __all__ = ["VLLMPRM"]
 
 logger = logging.getLogger(__name__)
-
-MAX_RETRY_AFTER_S = 30.0
-"""The longest ``Retry-After`` honoured, in seconds (as the OpenAI adapter)."""
-
-
-# The fault policy of models/openai_faults.py, which a verifier may not import
-# (models and verifiers share a floor): retry timeouts, connection errors, 429,
-# 5xx and malformed bodies; honour Retry-After; say what failed last.
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, BackendError):
-        return exc.retryable
-    if isinstance(exc, openai.APIConnectionError):  # includes timeouts
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return False
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown error"
-    if isinstance(exc, openai.APITimeoutError):
-        return "request timed out"
-    if isinstance(exc, openai.APIStatusError):
-        detail = exc.body
-        if isinstance(detail, dict):
-            detail = detail.get("message") or detail.get("detail") or detail
-        text = str(detail) if detail not in (None, "") else exc.message
-        return f"HTTP {exc.status_code}: {text[:300]}"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
-        return (
-            f"connection error ({type(cause).__name__}: {cause})" if cause else "connection error"
-        )
-    if isinstance(exc, BackendError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
 
 
 class VLLMPRM(BaseVerifier):
@@ -280,18 +243,7 @@ class VLLMPRM(BaseVerifier):
         return body
 
     def _wait(self, state: RetryCallState) -> float:
-        base = wait_exponential_jitter(
-            multiplier=self.retry_backoff, max=self.max_backoff, jitter=self.retry_backoff
-        )(state)
-        exc = state.outcome.exception() if state.outcome else None
-        response = getattr(exc, "response", None)
-        header = response.headers.get("retry-after") if response is not None else None
-        if header:
-            try:
-                return max(base, min(float(header), MAX_RETRY_AFTER_S))
-            except ValueError:
-                pass
-        return base
+        return retry_wait(state, self.retry_backoff, self.max_backoff)
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -299,7 +251,7 @@ class VLLMPRM(BaseVerifier):
             "%s: attempt %d failed (%s); retrying",
             self.endpoint,
             state.attempt_number,
-            _describe(exc),
+            describe(exc),
         )
 
     async def _request(
@@ -311,7 +263,7 @@ class VLLMPRM(BaseVerifier):
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(is_retryable),
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -324,22 +276,14 @@ class VLLMPRM(BaseVerifier):
                         raw = await client.post(self._path, body=payload, cast_to=httpx.Response)
                     return self._parse(raw.text, batch)
         except (BackendError, openai.OpenAIError) as exc:
-            status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
-            status = status if isinstance(status, int) else None
-            if _retryable(exc):
-                raise BackendError(
-                    f"{self.endpoint} failed after {attempts} attempt(s); "
-                    f"last error: {_describe(exc)}",
-                    backend=self.name,
-                    status=status,
-                    retryable=True,
-                ) from exc
+            if is_retryable(exc):
+                raise gave_up(exc, attempts, endpoint=self.endpoint, backend=self.name) from exc
             if isinstance(exc, BackendError):
                 raise
             raise BackendError(
-                f"{self.endpoint} rejected the request: {_describe(exc)}",
+                f"{self.endpoint} rejected the request: {describe(exc)}",
                 backend=self.name,
-                status=status,
+                status=getattr(exc, "status_code", None),
             ) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
