@@ -28,7 +28,12 @@ class UsageError(Exception):
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Add the options that choose the policy, verifier and reviser models."""
     parser.add_argument("--model", metavar="PATH_OR_ID", help="local Hugging Face policy model")
-    parser.add_argument("--verifier", metavar="PATH_OR_ID", help="local process reward model")
+    parser.add_argument(
+        "--verifier",
+        metavar="PATH_OR_ID",
+        help="local process reward model (the bundled PRM, Math-Shepherd, RLHFlow, "
+        "Qwen2.5-Math-PRM or Skywork-o1-PRM; the format is recognised)",
+    )
     parser.add_argument("--reviser", metavar="PATH_OR_ID", help="local revision model")
     parser.add_argument("--endpoint", metavar="URL", help="OpenAI-compatible base URL (…/v1)")
     parser.add_argument("--api-key", metavar="KEY", help="endpoint key (default: $OPENAI_API_KEY)")
@@ -187,6 +192,8 @@ def _local_generator(path: str, device: str | None, option: str = "--model") -> 
 
 
 def _local_verifier(path: str, device: str | None) -> Any:
-    from langgraph_ttc.verifiers import TransformersPRM
+    # load_prm recognises the format: the bundled PRM, Math-Shepherd, RLHFlow,
+    # Qwen2.5-Math-PRM, Skywork (a folder of another kind is a ValueError naming them).
+    from langgraph_ttc.verifiers import load_prm
 
-    return TransformersPRM(_check_local(path, "--verifier"), device=device)
+    return load_prm(_check_local(path, "--verifier"), device=device)

@@ -390,3 +390,12 @@ def test_beam_search_and_weighted_best_of_n_with_a_chat_policy(
     assert multi
     one = prm.inner.score(question, multi[:1]).steps[0]
     assert len(one) == multi[0].count("\n\n") + 1
+
+
+def test_a_folder_with_the_bundled_tokenizer_but_no_training_record_reads_the_bundled_template(
+    tiny_model_dir: Path,
+) -> None:
+    # The original Math-Shepherd tokenizer prepends a BOS; this project's adds none.
+    prm = load_prm(tiny_model_dir)
+    assert isinstance(prm, TransformersPRM)
+    assert len(prm.score("3+4*2", ["4*2=8\n3+8=11\n#### 11"]).steps[0]) == 3

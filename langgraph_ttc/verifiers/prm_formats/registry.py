@@ -260,12 +260,29 @@ def inspect_checkpoint(path_or_id: str | os.PathLike[str]) -> CheckpointInfo:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
     except Exception as exc:
         raise ValueError(f"{folder}: no usable tokenizer ({type(exc).__name__}: {exc})") from exc
-    trained = False
+    trained = _bundled_style(tokenizer)
     if (folder / "training.json").is_file():
         trained = json.loads((folder / "training.json").read_text()).get("kind") == "prm"
     return CheckpointInfo(
         folder, config, list(config.get("architectures") or []), names, tokenizer, trained
     )
+
+
+def _bundled_style(tokenizer: Any) -> bool:
+    """Whether a folder without ``training.json`` still has the bundled template's tokenizer.
+
+    Math-Shepherd's own (Mistral) tokenizer prepends a BOS, and its authors
+    read ``encode("+ -")[1:]``; the bundled template's tokenizer adds nothing
+    and has the step tag, ``+`` and ``-`` as single tokens. A folder built
+    from this project's tokenizer (a test's tiny model, a user's own training)
+    is read with the bundled template.
+    """
+    try:
+        tokens = (MATH_SHEPHERD_STEP_TAG, "+", "-")
+        ids = [tokenizer.encode(t, add_special_tokens=True) for t in tokens]
+    except Exception:  # a tokenizer that cannot encode these is not the bundled one
+        return False
+    return all(len(x) == 1 for x in ids)
 
 
 def detect_prm_format(info: CheckpointInfo) -> PRMFormat:
