@@ -8,7 +8,14 @@ larger than the policy is the usual real setup; its compute is counted
 apart, as verifier compute. The step-tag ``prm`` stays in the suite as the
 fixture of the Math-Shepherd format (``TransformersPRM``). Everything loads lazily (the
 adapters load weights on first use) and is cached per device, so repeated
-calls share one copy of each model.
+calls share one copy of each model; concurrent graph runs on them (a
+server, ``graph.abatch``) share forward passes (``models.coalesce``).
+
+On CPU the bundled models run on one torch thread
+(:func:`~langgraph_ttc.models.threads.choose_threads`: they are far below
+100M parameters, and torch's default of a thread per core collapses when
+another process is busy); ``TTC_TORCH_THREADS`` or ``OMP_NUM_THREADS`` set
+another count.
 """
 
 from __future__ import annotations

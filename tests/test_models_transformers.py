@@ -347,7 +347,7 @@ async def test_agenerate_matches_and_leaves_the_loop_free(gen: TransformersGener
     assert ticks >= 2 or elapsed < 0.01, "the event loop was blocked while generating"
 
 
-async def test_concurrent_agenerate_calls_are_serialised_and_correct(
+async def test_concurrent_agenerate_calls_share_batches_and_equal_alone(
     gen: TransformersGenerator,
 ) -> None:
     reqs = [[GenerationRequest(q, n=2, max_tokens=10, seed=i)] for i, q in enumerate(Q)]
@@ -419,3 +419,20 @@ def test_max_tokens_is_capped_at_the_room_left_in_the_context(gen: TransformersG
     (out,) = gen.generate([GenerationRequest(prompt, max_tokens=200, temperature=1.0, seed=0)])
     assert out[0].prompt_tokens + out[0].completion_tokens <= 1024
     assert out[0].completion_tokens <= 1024 - out[0].prompt_tokens
+
+
+def test_row_streams_are_uniform_and_each_rows_own() -> None:
+    from langgraph_ttc.models.transformers_sampling import row_key, row_uniforms
+
+    keys = torch.tensor([row_key(5, j) for j in range(20000)])
+    u = row_uniforms(keys, 3)
+    assert float(u.min()) > 0 and float(u.max()) < 1
+    assert abs(float(u.mean()) - 0.5) < 0.01 and abs(float(u.var()) - 1 / 12) < 0.003
+    # Ten equal bins, each within 4 standard deviations of 2000.
+    counts = torch.histc(u.float(), bins=10, min=0, max=1)
+    assert float((counts - 2000).abs().max()) < 4 * (2000 * 0.9) ** 0.5
+    # Step to step, the numbers are unrelated; a row's number does not depend on its batch.
+    nxt = row_uniforms(keys, 4)
+    assert abs(float(torch.corrcoef(torch.stack([u, nxt]))[0, 1])) < 0.03
+    assert float(row_uniforms(keys[7:8], 3)[0]) == float(u[7])
+    assert row_key(5, 0) != row_key(5, 1) and row_key(5, 0) != row_key(6, 0)

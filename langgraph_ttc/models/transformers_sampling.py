@@ -96,6 +96,9 @@ class RowSampler:
         self.plain = [i for i in self.sampled if not (top_ps[i] < 1.0 or top_k > 0)]
         self.top_k = top_k
         self.prompt_width = prompt_width
+        # Made once: a step then copies nothing from the host (CUDA stays asynchronous).
+        self._plain_idx = torch.tensor(self.plain, dtype=torch.long, device=device)
+        self._nucleus_idx = torch.tensor(self.nucleus, dtype=torch.long, device=device)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Scores where only each row's chosen token is finite (generate then takes it)."""
@@ -106,10 +109,10 @@ class RowSampler:
         if self.sampled:
             u = row_uniforms(self.keys, step)
             if self.plain:
-                idx = torch.tensor(self.plain, device=scores.device)
+                idx = self._plain_idx
                 chosen[idx] = self._draw_plain(scores[idx], idx, u[idx])
             if self.nucleus:
-                idx = torch.tensor(self.nucleus, device=scores.device)
+                idx = self._nucleus_idx
                 chosen[idx] = self._draw_nucleus(scores[idx], idx, u[idx])
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(1, chosen[:, None], 0.0)
