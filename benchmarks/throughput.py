@@ -1,9 +1,9 @@
 """Questions per second, one at a time against concurrent, on the bundled models.
 
-Best-of-8 and beam search (N=16, M=4) each answer the same test questions
-twice on one compiled graph and one set of adapters: one ``invoke`` after
-another, then all at once (``ainvoke`` gathered on one event loop, at most
-``--concurrency`` in flight). Concurrent runs share forward passes through
+Best-of-8, majority-of-8 (no verifier) and beam search (N=16, M=4) each
+answer the same test questions twice on one compiled graph and one set of
+adapters: one ``invoke`` after another, then all at once (``ainvoke``
+gathered on one event loop, at most ``--concurrency`` in flight). Concurrent runs share forward passes through
 the adapters' coalescers; the answers and every candidate's text must be
 identical both ways (each request samples from its own seed, whatever shares
 its batch). Then the wall time per generation of beam search against
@@ -127,6 +127,11 @@ def main() -> None:
             models.generator,
             verifier=models.verifier,
             config=StrategyConfig(strategy="best_of_n", n=8),
+        ).compile(),
+        # No verifier: what sharing buys the generator alone (overhead-bound
+        # at this size, where the verifier's forward pass is compute-bound).
+        "majority-of-8": create_best_of_n_graph(
+            models.generator, config=StrategyConfig(strategy="majority", n=8)
         ).compile(),
         "beam N=16 M=4": create_beam_search_graph(
             models.generator,
