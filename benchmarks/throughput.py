@@ -3,16 +3,16 @@
 Best-of-8, majority-of-8 (no verifier) and beam search (N=16, M=4) each
 answer the same test questions twice on one compiled graph and one set of
 adapters: one ``invoke`` after another, then all at once (``ainvoke``
-gathered on one event loop, at most ``--concurrency`` in flight). Concurrent runs share forward passes through
-the adapters' coalescers; the answers and every candidate's text must be
-identical both ways (each request samples from its own seed, whatever shares
-its batch). Then the wall time per generation of beam search against
-best-of-N at the same number of generations (N = beam search's mean
-generations per question), both ways, with the generator's and the
-verifier's busy time (their coalescers' ``seconds``, wall time inside the
-batches) and the verifier tokens read, to show what dominates. ``CPU`` is
-the process's CPU time: on a machine shared with other work it moves far
-less than the wall time does.
+gathered on one event loop, at most ``--concurrency`` in flight).
+Concurrent runs share forward passes through the adapters' coalescers; the
+answers and every candidate's text must be identical both ways (each
+request samples from its own seed, whatever shares its batch). Then the
+wall time per generation of beam search against best-of-N at the same
+number of generations (N = beam search's mean generations per question),
+both ways, with the generator's and the verifier's busy time (their
+coalescers' ``seconds``, wall time inside the batches) and the verifier
+tokens read, to show what dominates. ``CPU`` is the process's CPU time: on
+a machine shared with other work it moves far less than the wall time does.
 
 Models: ``load_bundled()`` (``policy-small`` samples, ``policy-large``'s
 likelihood verifies). Run it at one torch thread, niced on a shared machine:
