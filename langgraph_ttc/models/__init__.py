@@ -5,6 +5,11 @@ and ``agenerate(requests)`` return exactly ``n`` completions per request, in
 request order, and a backend that fails for good raises ``BackendError``
 (``PartialBatchError`` when some samples came back and others did not).
 
+Concurrent calls to one ``TransformersGenerator`` (graph runs in other
+threads or tasks) share forward batches through a ``coalesce.Coalescer``;
+each request's samples depend on its own seed only. ``threads`` holds the
+CPU thread rule of the local models.
+
 The adapters are imported lazily, so ``import langgraph_ttc.models`` does not
 pull in torch or the openai SDK until one is used. ``TransformersGenerator``
 needs the ``[local]`` extra (torch, transformers); without it, asking for it
