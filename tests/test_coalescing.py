@@ -247,6 +247,16 @@ def test_concurrent_scores_share_forward_passes_and_equal_alone() -> None:
     assert [t.tokens for t in threaded] == [a.tokens for a in alone]
 
 
+def test_a_solution_given_twice_is_read_once_and_scored_the_same() -> None:
+    lik = TransformersLikelihoodVerifier(bundled_model_path("policy-small"), device="cpu").load()
+    q = Q[0]
+    a, b = task.reference_solution(q), "12*3=36\n36-4=30\n#### 30"
+    once = lik.score(q, [a, b])
+    twice = lik.score(q, [a, b, a, a])
+    assert twice.steps == [*once.steps, once.steps[0], once.steps[0]]
+    assert twice.tokens == once.tokens, "the repeats cost nothing"
+
+
 # ---------------------------------------------------------------------- threads
 
 

@@ -74,6 +74,11 @@ solutions in one pass took 2.3x as long as in passes of about 1024 padded
 tokens, sorted by length (padding, and activations that outgrow the cache)."""
 
 
+def _key(enc: LikelihoodEncoding) -> tuple[Any, ...]:
+    """What a forward pass reads of an encoding: equal keys, equal log-probabilities."""
+    return (tuple(enc.input_ids), tuple(enc.token_spans), tuple(enc.steps))
+
+
 def _passes(lengths: list[int], batch_size: int | None) -> list[list[int]]:
     """Split positions of ``lengths`` (sorted longest first) into forward passes.
 
@@ -160,7 +165,8 @@ class TransformersLikelihoodVerifier(BaseVerifier):
     ``ValueError``. A
     solution with no step scores ``[EMPTY_SOLUTION_SCORE]`` without the model.
 
-    Cost: ``tokens`` counts the tokens read (padding excluded), ``flops =
+    Cost: ``tokens`` counts the tokens read (padding excluded; a solution
+    given twice in one call is read once, and scored the same), ``flops =
     2 * params * tokens``.
 
     Args:
@@ -362,7 +368,8 @@ class TransformersLikelihoodVerifier(BaseVerifier):
                 out[i] = steps_from_tokens(enc.token_spans, lps, enc.steps, self.token_fold)
             except ValueError as exc:
                 raise ValueError(f"{self.name}: solutions[{i}]: {exc}") from None
-        tokens = sum(len(e.input_ids) for e in encodings.values())
+        # A solution given twice is read once (see _forward_calls).
+        tokens = sum(len(k[0]) for k in {_key(e) for e in encodings.values()})
         return ScoreResult(
             steps=fold_steps(out, self.step_fold), tokens=tokens, flops=2.0 * self._params * tokens
         )
@@ -373,12 +380,20 @@ class TransformersLikelihoodVerifier(BaseVerifier):
         """The coalescer's batch: all calls' inputs, longest first, in passes of ``batch_size``."""
         use_threads(self._thread_count)  # the batch thread may predate the setting
         flat = [enc for call in calls for enc in call]
-        got: list[list[float | None]] = [[] for _ in flat]
-        order = sorted(range(len(flat)), key=lambda i: -len(flat[i].input_ids))
-        for chunk in _passes([len(flat[i].input_ids) for i in order], self.batch_size):
+        # Each distinct input once: beam search's children often repeat a step,
+        # and equal inputs must get equal scores whatever pass they fall in.
+        distinct: dict[tuple[Any, ...], int] = {}
+        inputs: list[LikelihoodEncoding] = []
+        for enc in flat:
+            if distinct.setdefault(_key(enc), len(inputs)) == len(inputs):
+                inputs.append(enc)
+        read: list[list[float | None]] = [[] for _ in inputs]
+        order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i].input_ids))
+        for chunk in _passes([len(inputs[i].input_ids) for i in order], self.batch_size):
             idx = [order[k] for k in chunk]
-            for i, lps in zip(idx, self._forward([flat[i] for i in idx]), strict=True):
-                got[i] = lps
+            for i, lps in zip(idx, self._forward([inputs[i] for i in idx]), strict=True):
+                read[i] = lps
+        got = [read[distinct[_key(enc)]] for enc in flat]
         out: list[list[list[float | None]] | BaseException] = []
         start = 0
         for call in calls:
