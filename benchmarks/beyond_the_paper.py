@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,7 +62,25 @@ ARMS: dict[str, str] = {
     "beam@64": "beam search N=64 M=4",
     "particle@64": "particle filtering N=64",
 }
-"""Arms, cheapest first."""
+"""Arms, cheapest first. ``adaptive@64/r<R>/s<S>`` names another adaptive setting
+(rounds of R, stop share S), to choose one on the validation split (``--split``)."""
+
+_ADAPTIVE = re.compile(r"^adaptive@64/r(\d+)/s(0?\.\d+|1)$")
+
+
+def _adaptive(arm: str, gen: Any) -> Any:
+    """The graph of an ``adaptive@64/r<R>/s<S>`` arm."""
+    m = _ADAPTIVE.match(arm)
+    assert m is not None
+    config = StrategyConfig(
+        "adaptive",
+        n=64,
+        round_size=int(m.group(1)),
+        stop_share=float(m.group(2)),
+        selection="majority",
+    )
+    return create_adaptive_graph(gen, config=config).compile()
+
 
 _KEYS = ["answer", "status", "usage", "strategy"]
 
@@ -195,7 +214,8 @@ def report(cache: Cache, items: list[BenchItem]) -> None:
     """Print each arm's accuracy and mean generations, and the issue's three comparisons."""
     stats: dict[str, tuple[float, float, float, float, int]] = {}
     print(f"{'arm':<13} {'q':>4} {'accuracy':>9} {'95% CI':>15} {'mean gens':>10}  what")
-    for arm, what in ARMS.items():
+    extra = sorted({a for a in cache.data["arms"] if _ADAPTIVE.match(a)})
+    for arm, what in {**ARMS, **{a: "adaptive, another setting" for a in extra}}.items():
         rows = [r for i in items if (r := cache.get(arm, i.qid)) is not None]
         if not rows:
             continue
@@ -219,7 +239,7 @@ def report(cache: Cache, items: list[BenchItem]) -> None:
         )
 
     print()
-    for arm in ("adaptive@64", "adaptive@64/s0.6", "adaptive@64/s0.5"):
+    for arm in ("adaptive@64", "adaptive@64/s0.6", "adaptive@64/s0.5", *extra):
         paired(
             arm,
             "majority@64",
@@ -260,13 +280,16 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, default=Path("beyond_the_paper.json"), help="results cache (JSON)"
     )
+    parser.add_argument(
+        "--split", default="test", help="suite split (default test; validation to choose settings)"
+    )
     parser.add_argument("--report-only", action="store_true", help="print from the cache only")
     args = parser.parse_args()
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    unknown = [a for a in arms if a not in ARMS]
+    unknown = [a for a in arms if a not in ARMS and not _ADAPTIVE.match(a)]
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {list(ARMS)}")
-    items = suite_items("test", args.questions, seed=0)
+    items = suite_items(args.split, args.questions, seed=0)
     cache = Cache(args.cache, args.seed)
     if not args.report_only:
         import torch
@@ -275,13 +298,15 @@ def main() -> None:
         models = load_bundled("cpu")
         print(
             f"models: bundled policy-small, {models.verifier.name} (verifier), reviser; "
-            f"{len(items)} test questions; seed {args.seed}; cache {args.cache}",
+            f"{len(items)} {args.split} questions; seed {args.seed}; cache {args.cache}",
             flush=True,
         )
         graphs = _graphs(models)
         for arm in arms:
             if arm.startswith("batch@"):
                 run_batch(models, items, cache, args.seed, int(arm.split("@")[1]))
+            elif _ADAPTIVE.match(arm):
+                run_arm(arm, _adaptive(arm, models.generator), None, items, cache, args.seed)
             else:
                 graph, budget = graphs[arm]
                 run_arm(arm, graph, budget, items, cache, args.seed)
