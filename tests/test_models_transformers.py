@@ -404,6 +404,10 @@ def test_bad_requests(
 def test_bad_constructor_arguments(tiny_model_dir: Path) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         TransformersGenerator(tiny_model_dir, batch_size=0)
+    with pytest.raises(ValueError, match="pool_size"):
+        TransformersGenerator(tiny_model_dir, pool_size=0)
+    with pytest.raises(ValueError, match="max_wait_s"):
+        TransformersGenerator(tiny_model_dir, max_wait_s=-0.1)
     with pytest.raises(TypeError, match="model"):
         TransformersGenerator(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="model"):

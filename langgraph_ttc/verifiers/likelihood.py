@@ -64,8 +64,10 @@ __all__ = [
     "TransformersLikelihoodVerifier",
 ]
 
-_POOL = 64
-"""Solutions that concurrent calls pool into one batch when ``batch_size`` is None."""
+_POOL = 256
+"""Solutions that concurrent calls pool into one batch when ``batch_size`` is None:
+sorted by length across calls, passes waste less on padding (64 best-of-8
+questions, CPU: 7.7 s with pools of 64, 6.7 s with pools of 256)."""
 
 _PASS_TOKENS = 1024
 """Padded tokens per forward pass when ``batch_size`` is None. The verifier's
@@ -157,7 +159,7 @@ class TransformersLikelihoodVerifier(BaseVerifier):
     ``batch_size`` sequences, or about 1024 padded tokens); padding is on the
     right, so scores do not depend on the batch. Concurrent ``score`` and
     ``ascore`` calls (other threads, concurrent graph runs) share forward
-    passes through a ``Coalescer``: up to ``batch_size`` (64 when ``None``)
+    passes through a ``Coalescer``: up to ``batch_size`` (256 when ``None``)
     solutions of the waiting calls, after at most ``max_wait_s`` once calls
     have been seen to overlap. Scores are deterministic (no sampling, no
     seed). An input longer than the context (``max_length``) loses tokens on
@@ -184,7 +186,7 @@ class TransformersLikelihoodVerifier(BaseVerifier):
             model given without a device stays where it is).
         dtype: Torch dtype (or its name) to load or cast the model in.
         batch_size: Sequences per forward pass; ``None`` packs passes of about
-            1024 padded tokens, sorted by length (and pools up to 64 solutions
+            1024 padded tokens, sorted by length (and pools up to 256 solutions
             of concurrent calls).
         max_wait_s: How long a forward pass waits for concurrent calls (seconds).
         threads: Torch CPU threads; ``None`` follows
