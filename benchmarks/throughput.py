@@ -84,14 +84,20 @@ def concurrent(graph: Any, questions: list[str], ctx: TTCContext, models: Any, l
     return Run(seconds, outputs, g1 - g0, v1 - v0, time.process_time() - cpu)
 
 
-def _same(a: Run, b: Run) -> bool:
-    """The same answers and the same candidate texts, question by question."""
+def _same(a: Run, b: Run) -> str:
+    """Whether the answers, the candidate texts and the usage match, question by question."""
+    answers = texts = usage = 0
     for x, y in zip(a.outputs, b.outputs, strict=True):
-        texts_x = {c["id"]: c["text"] for c in x["candidates"]}
-        texts_y = {c["id"]: c["text"] for c in y["candidates"]}
-        if x["answer"] != y["answer"] or texts_x != texts_y:
-            return False
-    return True
+        answers += x["answer"] != y["answer"]
+        texts += {c["id"]: c["text"] for c in x["candidates"]} != {
+            c["id"]: c["text"] for c in y["candidates"]
+        }
+        usage += {k: v for k, v in x["usage"].items() if k != "wall_time_s"} != {
+            k: v for k, v in y["usage"].items() if k != "wall_time_s"
+        }
+    if not answers + texts + usage:
+        return "identical answers, texts and usage"
+    return f"DIFFERENT: answers {answers}, texts {texts}, usage {usage} questions"
 
 
 def _accuracy(run: Run, answers: list[int]) -> float:
@@ -155,7 +161,7 @@ def main() -> None:
         speedup = together.per_second() / alone.per_second()
         print(
             f"{'':<26} concurrent / one at a time: {speedup:.2f}x"
-            f"  identical answers and texts: {_same(alone, together)}"
+            f"  {_same(alone, together)}"
             f"  accuracy {_accuracy(together, answers):.3f}"
         )
 
