@@ -229,7 +229,7 @@ class ChatTTC(BaseChatModel):
             text = answer or ""
         else:
             best = best_solution(state.get("candidates") or [], answer)
-            text = best["text"] if best is not None else (answer or "")
+            text = best["text"] if best is not None else (answer or no_answer_text(state))
         stop = stop or self.stop
         if stop:
             cut = min((i for s in stop if (i := text.find(s)) >= 0), default=len(text))
@@ -244,6 +244,8 @@ class ChatTTC(BaseChatModel):
             "usage": usage,
             "status": state.get("status"),
             "error": state.get("error"),
+            "warnings": list(state.get("warnings") or []),
+            "policy": state.get("policy"),
             "model_name": self.model_name,
         }
         prompt_tokens = int(usage.get("prompt_tokens", 0))
@@ -450,6 +452,17 @@ def question_of(messages: Sequence[BaseMessage]) -> str:
                 raise ValueError("the last human message holds no text: nothing to answer")
             return text
     raise ValueError("ChatTTC needs a human message: the last one is the question")
+
+
+def no_answer_text(state: dict[str, Any]) -> str:
+    """The reply of a run that produced no answer: says so and why, never a guess.
+
+    A chat reply, unlike ``output="answer"``, is read by people and agents; an
+    empty one would look like a model that said nothing.
+    """
+    status = state.get("status") or "no answer"
+    error = state.get("error")
+    return f"No answer ({status}{': ' + str(error) if error else ''})."
 
 
 def best_solution(candidates: Sequence[Candidate], answer: str | None) -> Candidate | None:

@@ -49,6 +49,8 @@ class TTCOutput(TypedDict, total=False):
     candidates: list[Candidate]
     warnings: list[str]
     """What looked wrong in replies the run still used (none: absent or empty)."""
+    policy: dict[str, Any] | None
+    """Which policy the router ran and whether it was fitted for these models."""
 
 
 class TTCState(TypedDict, total=False):
@@ -69,6 +71,8 @@ class TTCState(TypedDict, total=False):
         started_at: Wall-clock start, for the deadline.
         step_delimiter: Where steps are cut in this run (``prepare`` writes
             the one in force: ``context.step_delimiter``, else the graph's).
+        policy: Which compute policy the router ran (``PolicyCheck.metadata``:
+            given or generic, whether it was fitted for the run's models, why).
         warnings: What looked wrong in replies that were still used (for
             example identical samples at temperature > 0: a repeated seed),
             each once, in the order first seen.
@@ -88,6 +92,7 @@ class TTCState(TypedDict, total=False):
     started_at: float
     step_delimiter: str
     warnings: Annotated[list[str], merge_warnings]
+    policy: dict[str, Any] | None
 
 
 @dataclass(frozen=True)

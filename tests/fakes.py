@@ -61,6 +61,7 @@ __all__ = [
     "messages_of",
     "probe",
     "question_of",
+    "shipped_policy_unfitted",
     "solve_noisily",
 ]
 
@@ -435,3 +436,17 @@ class ScriptedVerifier:
             steps_out.append(scores)
         tokens = sum(len(question) + len(s) for s in solutions)
         return ScoreResult(steps=steps_out, tokens=tokens, flops=2.0 * (self.params or 0) * tokens)
+
+
+def shipped_policy_unfitted() -> object:
+    """The shipped policy without its ``fitted_for``: the router runs it on any models.
+
+    The shipped policy names the bundled models it was fitted on; with the
+    scripted ones the router would run the generic policy (no probes, no
+    difficulty). Tests that exercise the routed path itself pass this one.
+    """
+    import dataclasses
+
+    from langgraph_ttc.router import ComputePolicy
+
+    return dataclasses.replace(ComputePolicy.default(), fitted_for=None)

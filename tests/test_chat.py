@@ -16,12 +16,13 @@ from langgraph_ttc.chat import ChatTTC, best_solution
 from langgraph_ttc.strategies import create_best_of_n_graph
 from langgraph_ttc.suite.task import check, evaluate
 from langgraph_ttc.types import STRATEGIES
-from tests.fakes import ScriptedGenerator, ScriptedVerifier
+from tests.fakes import ScriptedGenerator, ScriptedVerifier, shipped_policy_unfitted
 
 Q = "34*7-95+84*4"
 
 
 def _model(**kw: Any) -> ChatTTC:
+    kw.setdefault("policy", shipped_policy_unfitted())
     return ChatTTC(generator=ScriptedGenerator(error_rate=0.2), verifier=ScriptedVerifier(), **kw)
 
 
@@ -86,7 +87,7 @@ def test_plan_and_error_reach_the_metadata() -> None:
     assert msg.response_metadata["plan"]["strategy"] == msg.response_metadata["strategy"]
     failing = ChatTTC(generator=ScriptedGenerator(fail_after=0), verifier=ScriptedVerifier())
     msg = failing.invoke(Q)
-    assert msg.text == ""
+    assert msg.text.startswith("No answer (backend_error: ")
     assert msg.response_metadata["status"] == "backend_error"
     assert "scripted backend failure" in msg.response_metadata["error"]
 

@@ -68,8 +68,11 @@ def test_agent_routes_math_to_the_ttc_subgraph() -> None:
     out = agent.invoke({"messages": [HumanMessage(f"What is {Q}?")]}, context=ctx)
     reply = out["messages"][-1]
     assert reply.text == f"{Q} = {evaluate(Q)}"
-    assert reply.response_metadata["difficulty"] in range(1, 6)
-    assert reply.response_metadata["usage"]["generations"] == 16
+    # Scripted models are not the ones the shipped policy was fitted for: the
+    # router runs the generic policy, which draws no probes and bins nothing.
+    assert reply.response_metadata["difficulty"] is None
+    # Its adaptive sampling stops once a round agrees, within the budget of 16.
+    assert 0 < reply.response_metadata["usage"]["generations"] <= 16
     chat = agent.invoke({"messages": [HumanMessage("hello there")]}, context=ctx)
     assert "arithmetic" in chat["messages"][-1].text
     assert len(gen.calls) > 0

@@ -24,7 +24,7 @@ from langgraph_ttc.integrations.server.logs import RedactFilter, add_secrets, re
 from langgraph_ttc.integrations.server.protocol import APIError, parse_model, parse_request
 from langgraph_ttc.models.errors import BackendError
 from langgraph_ttc.types import Completion, GenerationRequest
-from tests.fakes import ScriptedGenerator, ScriptedVerifier
+from tests.fakes import ScriptedGenerator, ScriptedVerifier, shipped_policy_unfitted
 
 KEY = "unit-test-key-0042"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -34,6 +34,7 @@ Q = "17*3+25-4*6"
 def _app(generator: Any = None, **kw: Any) -> TestClient:
     settings = ServerSettings(api_key=KEY, **kw.pop("settings", {}))
     verifier = kw.pop("verifier", ScriptedVerifier())
+    kw.setdefault("policy", shipped_policy_unfitted())  # routed runs probe, as on its models
     app = create_app(generator or ScriptedGenerator(), verifier=verifier, settings=settings, **kw)
     return TestClient(app)
 

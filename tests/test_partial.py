@@ -23,7 +23,7 @@ from langgraph_ttc.strategies import (
 from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
 from langgraph_ttc.suite.task import evaluate
 from langgraph_ttc.types import Budget, Completion, GenerationRequest, StrategyConfig
-from tests.fakes import ScriptedGenerator, ScriptedVerifier
+from tests.fakes import ScriptedGenerator, ScriptedVerifier, shipped_policy_unfitted
 
 Q = "17*3+25-4*6"
 
@@ -131,7 +131,7 @@ def test_lookahead_rollouts_that_failed_end_early() -> None:
 def test_router_probes_partly_lost_end_with_the_probes_best_answer() -> None:
     gen = LossyGenerator(lambda call, k, j: call == 0 and j == 0, error_rate=0.0)
     out = (
-        create_ttc_graph(gen, verifier=ScriptedVerifier())
+        create_ttc_graph(gen, verifier=ScriptedVerifier(), policy=shipped_policy_unfitted())
         .compile()
         .invoke(
             {"question": Q},

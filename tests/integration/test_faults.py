@@ -77,6 +77,9 @@ def _run(proxy: FaultyProxy, budget: Budget) -> dict[str, Any]:
         retry_backoff=0.05,
         max_backoff=0.1,
         params=1_000_000,
+        # transformers serve refuses the neutral sampling fields (422) and each
+        # concurrent first request would be sent again: the counts here are exact.
+        neutral_sampling=False,
     )
     graph = create_best_of_n_graph(gen, config=StrategyConfig("majority", n=N)).compile()
     ctx = TTCContext(seed=0, budget=budget, max_tokens=MAX_TOKENS)
@@ -141,6 +144,10 @@ def test_a_tree_search_keeps_the_paths_that_came_back(faulty: FaultyProxy) -> No
         supports_n=False,
         timeout=60.0,  # no hang here: only the injected faults may fail a sample
         max_retries=0,
+        # Exact request counts: no BOS probe and no 422 for the neutral sampling
+        # fields (transformers serve adds no BOS and refuses those fields).
+        server_adds_bos=False,
+        neutral_sampling=False,
     )
     checker = FunctionVerifier(lambda q, s: check(s, q), name="checker")
     graph = create_beam_search_graph(
