@@ -151,6 +151,9 @@ def test_fit_policy_command_writes_a_loadable_policy(
     assert "fitted on validation (5 questions)" in out and "cv_accuracy" in out
     policy = ComputePolicy.load(tmp_path / "p.json")
     assert sorted(policy.table[1]) == [1, 2, 4]
+    # It names the models the sweep ran: the router runs it on those only.
+    assert policy.fitted_for is not None
+    assert policy.fitted_for["generator"] == "ScriptedGenerator:scripted-generator"
     assert main(["fit-policy", "--out", str(tmp_path), "--split", "nope"]) == 2
     assert "not in the cache" in capsys.readouterr().err
 

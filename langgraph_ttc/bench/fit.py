@@ -247,6 +247,7 @@ def fit_policy(
     thresholds: Sequence[float] = (0.8, 0.6, 0.4, 0.2),
     default_bin: int = 3,
     description: str = "",
+    fitted_for: Mapping[str, str | None] | None = None,
 ) -> PolicyFit:
     """Choose the best arm per (bin, budget), with two-fold cross-validation.
 
@@ -271,6 +272,9 @@ def fit_policy(
         thresholds: The policy's bin thresholds on the predicted score.
         default_bin: The policy's bin for unestimated questions.
         description: Stored in the policy.
+        fitted_for: The models the table's results came from
+            (``router.fitted.run_models``), stored in the policy: the router
+            runs it with those models only.
 
     Returns:
         The fit (see :class:`PolicyFit`).
@@ -342,6 +346,7 @@ def fit_policy(
         description=description,
         # Explicit `None` (probe) entries only matter once some budget skips its probes.
         unprobed=skip_configs if any(skip.values()) else {},
+        fitted_for=fitted_for,
     )
     return PolicyFit(
         policy,
@@ -374,11 +379,21 @@ def fit_router_policy(
     """
     assert config.fit_split is not None
     data = load_split(cache, config, config.fit_split, items)
-    return fit_predicted_policy(data, config)
+    # The models the sweep ran (`ttc bench` records them): the router runs the
+    # policy on those only, and the generic one on others.
+    return fit_predicted_policy(data, config, fitted_for=cache.get_meta("fitted_for"))
 
 
-def fit_predicted_policy(data: SplitData, config: SweepConfig) -> PolicyFit:
-    """The router's policy fitted on one split's data (see :func:`fit_router_policy`)."""
+def fit_predicted_policy(
+    data: SplitData,
+    config: SweepConfig,
+    *,
+    fitted_for: Mapping[str, str | None] | None = None,
+) -> PolicyFit:
+    """The router's policy fitted on one split's data (see :func:`fit_router_policy`).
+
+    ``fitted_for`` names the models the data came from (``router.fitted.run_models``).
+    """
     k = probe_count()
     thresholds = quantile_thresholds([data.predicted(q, k) for q in data.qids])
     description = (
@@ -403,6 +418,7 @@ def fit_predicted_policy(data: SplitData, config: SweepConfig) -> PolicyFit:
         thresholds=thresholds,
         default_bin=3,
         description=description,
+        fitted_for=fitted_for,
     )
 
 

@@ -61,6 +61,7 @@ from langgraph_ttc.bench.runs import question_seed
 from langgraph_ttc.bench.subsample import memoized_answers, pool_result, revision_result
 from langgraph_ttc.bench.sweep import SweepConfig
 from langgraph_ttc.bench.units import GraphUnit, execute_units
+from langgraph_ttc.router.fitted import run_models
 from langgraph_ttc.router.policy import ComputePolicy
 from langgraph_ttc.types import StrategyConfig
 
@@ -201,6 +202,8 @@ class SweepRunner:
 
         summary = RunSummary()
         started = time.perf_counter()
+        # The models behind the results: a policy fitted on them names them.
+        self.cache.set_meta("fitted_for", run_models(self.models.generator, self.models.verifier))
         # A sitting is on record from its start: a killed one stays, unfinished.
         self.cache.add_session(
             {"preset": self.config.name, "concurrency": self.concurrency, "finished": False}
