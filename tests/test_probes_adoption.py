@@ -159,7 +159,17 @@ def test_a_policy_entry_without_probes_skips_them() -> None:
 
 
 def test_old_policy_files_load_and_always_probe() -> None:
+    # A policy written before `unprobed` existed: no such key, probes everywhere.
+    data = ComputePolicy.default().to_dict()
+    data.pop("unprobed", None)
+    old = ComputePolicy.from_dict(data)
+    assert old.unprobed == {} and old.unprobed_plan(256) is None
+    assert "unprobed" not in old.to_dict()
+    assert ComputePolicy.from_dict(old.to_dict()) == old
+
+
+def test_the_shipped_policy_skips_the_probes_where_its_fit_chose_to() -> None:
     shipped = ComputePolicy.default()
-    assert shipped.unprobed == {} and shipped.unprobed_plan(256) is None
-    assert "unprobed" not in shipped.to_dict()
+    assert shipped.unprobed_plan(4) is not None and shipped.unprobed_plan(64) is not None
+    assert shipped.unprobed_plan(16) is None  # it probes at 16
     assert ComputePolicy.from_dict(shipped.to_dict()) == shipped
