@@ -17,6 +17,7 @@ from fakes import ScriptedGenerator, ScriptedVerifier
 
 from langgraph_ttc.engine.candidates import extend_path, full_candidate, prefix_of, split_lines
 from langgraph_ttc.formats import CHAT_STEP_DELIMITER
+from langgraph_ttc.router import ComputePolicy
 from langgraph_ttc.state import TTCContext
 from langgraph_ttc.strategies import (
     create_beam_search_graph,
@@ -28,7 +29,7 @@ from langgraph_ttc.strategies import (
 from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
 from langgraph_ttc.strategies.factory import create_strategy_graph
 from langgraph_ttc.suite.task import evaluate, reference_solution
-from langgraph_ttc.types import Completion, StrategyConfig
+from langgraph_ttc.types import Budget, Completion, StrategyConfig
 from langgraph_ttc.verifiers import FunctionVerifier, LLMJudge
 
 Q = "34*7-95+84*4"  # 4 arithmetic steps, then the answer
@@ -194,9 +195,40 @@ def test_bad_delimiters_are_named(value: object, error: type[Exception]) -> None
         graph.compile().invoke({"question": Q}, context=TTCContext(step_delimiter=value))  # type: ignore[arg-type, call-overload]
 
 
-def test_the_routed_graph_refuses_a_delimiter_its_probes_do_not_use() -> None:
-    with pytest.raises(ValueError, match="router probes"):
-        create_ttc_graph(chat_policy(), verifier=ScriptedVerifier(), step_delimiter=D)
+# Probes at every budget, then a step-level search: stops and prefixes are checked too.
+BEAM_EVERYWHERE = ComputePolicy(
+    thresholds=(0.8, 0.6, 0.4, 0.2),
+    table={b: {16: StrategyConfig("beam", n=12, beam_width=4)} for b in range(1, 6)},
+)
+
+
+@pytest.mark.parametrize("where", ["graph", "context"])
+def test_the_routed_graph_cuts_its_probes_at_the_runs_delimiter(where: str) -> None:
+    # A verifier with a delimiter of its own must agree with the graph's at build
+    # time; the per-run override is for verifiers that take any cut.
+    gen, prm = chat_policy(), ScriptedVerifier(step_delimiter=D if where == "graph" else None)
+    graph = create_ttc_graph(
+        gen,
+        verifier=prm,
+        policy=BEAM_EVERYWHERE,
+        step_delimiter=D if where == "graph" else "\n",
+    ).compile()
+    ctx = TTCContext(seed=3, budget=Budget(generations=16), step_delimiter=D)
+    if where == "graph":
+        ctx = TTCContext(seed=3, budget=Budget(generations=16))
+    out = graph.invoke({"question": Q}, context=ctx)
+    probes = [c for c in out["candidates"] if c.get("source") == "probe"]
+    assert probes and out["difficulty"] is not None
+    check_delimited(gen, prm, out)
+    if where == "graph":  # the perfect PRM reads whole steps only with its own delimiter
+        assert out["answer"] == str(evaluate(Q))
+
+
+def test_the_routed_graph_refuses_a_verifier_that_cuts_elsewhere() -> None:
+    with pytest.raises(ValueError, match="step_delimiter"):
+        create_ttc_graph(
+            chat_policy(), verifier=ScriptedVerifier(step_delimiter="\n"), step_delimiter=D
+        )
 
 
 # --------------------------------------------------------------------------- the cut itself

@@ -33,6 +33,7 @@ from langgraph_ttc.budget import generation_usage, verifier_usage
 from langgraph_ttc.engine.calls import Call, GenerateCall, ScoreCall, check_not_all_empty
 from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, full_candidate
 from langgraph_ttc.engine.driver import NodeLogic, arun_logic, run_logic, settle
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.types import (
     Candidate,
     Fold,
@@ -96,6 +97,8 @@ class ProbeSettings:
         tags: Tags for the traced model calls (the router adds ``ttc:route``).
         metadata: Metadata for the traced model calls (the router adds
             ``ttc_budget``, ``ttc_samples``, ...).
+        delimiter: Where the probes' steps end (the run's step delimiter), so
+            that they are cut, scored and adopted like the strategies' samples.
     """
 
     question: str
@@ -110,6 +113,7 @@ class ProbeSettings:
     fold: Fold = "last"
     tags: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    delimiter: str = STEP_DELIMITER
 
 
 EstimateLogic = PyGenerator[Call, Any, DifficultyEstimate]
@@ -176,7 +180,9 @@ def _sample_probes(settings: ProbeSettings) -> NodeLogic:
     completions = yield call
     check_not_all_empty(completions[0], settings.generator)
     cands = [
-        full_candidate(f"probe-{i}", c, settings.extract_answer, source="probe")
+        full_candidate(
+            f"probe-{i}", c, settings.extract_answer, source="probe", delimiter=settings.delimiter
+        )
         for i, c in enumerate(completions[0])
     ]
     # One generation a probe that came back (fewer when some failed: status "partial").

@@ -45,7 +45,14 @@ from langgraph_ttc.answers import aggregate
 from langgraph_ttc.budget import cap_call, prompt_token_bound
 from langgraph_ttc.engine.candidates import AnswerFn, PromptFn, question_prompt
 from langgraph_ttc.engine.driver import NodeLogic, NodeRun, RunnableCallable, make_node
-from langgraph_ttc.engine.settings import check_question, derive_seed
+from langgraph_ttc.engine.settings import (
+    check_question,
+    check_step_delimiter,
+    check_verifier_delimiter,
+    derive_seed,
+    resolve_step_delimiter,
+)
+from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.router.difficulty import DifficultyEstimate, DifficultyEstimator, ProbeSettings
 from langgraph_ttc.router.fitted import check_policy
 from langgraph_ttc.router.planning import available_plan, fit_after_probes
@@ -80,6 +87,7 @@ def make_route_node(
     extract_answer: AnswerFn,
     prompt: PromptFn = question_prompt,
     graph: str = "ttc",
+    step_delimiter: str = STEP_DELIMITER,
 ) -> RunnableCallable:
     """The ``route`` node, with a sync and an async body.
 
@@ -93,6 +101,8 @@ def make_route_node(
         extract_answer: Reads a probe's final answer.
         prompt: Builds the probe prompt from the question (the strategies' own).
         graph: Names the traced calls (``route/probe``).
+        step_delimiter: Where steps end (``context.step_delimiter`` overrides
+            it): the probes are cut there, like the strategies' samples.
 
     Raises (when the node runs):
         TypeError, ValueError: For a bad question, context or ``context.plan``.
@@ -105,9 +115,14 @@ def make_route_node(
     policy = checked.policy
     report = checked.metadata
 
+    check_step_delimiter(step_delimiter)
+
     def logic(state: TTCState, run: NodeRun) -> NodeLogic:
         question = check_question(state.get("question"))
         ctx = run.ctx
+        # The probes are cut and scored where the strategies' samples are.
+        delimiter, source = resolve_step_delimiter(ctx, step_delimiter)
+        check_verifier_delimiter(verifier, delimiter, f"the run's step delimiter ({source})")
         usage = run.usage
         estimate: DifficultyEstimate | None = None
         difficulty: int | None = None
@@ -152,6 +167,7 @@ def make_route_node(
                     samples=samples,
                     max_tokens=max_tokens,
                     seed=derive_seed(ctx.seed, "route", 0, 0),
+                    delimiter=delimiter,
                     tags=("ttc", f"ttc:{graph}", "ttc:route", *ctx.tags),
                     metadata={
                         "ttc_graph": graph,

@@ -40,7 +40,7 @@ from langgraph_ttc import answers
 from langgraph_ttc.engine.candidates import question_prompt
 from langgraph_ttc.engine.driver import RunnableCallable
 from langgraph_ttc.engine.graph import NamedStateGraph
-from langgraph_ttc.engine.settings import check_step_delimiter
+from langgraph_ttc.engine.settings import check_step_delimiter, check_verifier_delimiter
 from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.router.difficulty import DifficultyEstimator, VerifierDifficulty
 from langgraph_ttc.router.policy import ComputePolicy
@@ -100,10 +100,9 @@ def create_ttc_graph(
             that need a verifier are left out when there is none; an explicit
             list must be runnable as given.
         name: The graph's name in traces.
-        step_delimiter: Where steps end. Only ``"\\n"`` for now: the router
-            cuts its probes at line breaks, so a routed run with another
-            delimiter would hand the strategies probes cut in the wrong place
-            (build a strategy graph directly for ``"\\n\\n"``).
+        step_delimiter: Where steps end (``"\\n\\n"`` for chat models;
+            ``context.step_delimiter`` overrides it for a run): the probes and
+            every strategy cut, join and stop steps there.
 
     Returns:
         The uncompiled graph (state ``TTCState``, context ``TTCContext``).
@@ -111,9 +110,11 @@ def create_ttc_graph(
     Raises:
         TypeError: For a policy or estimator of the wrong type.
         ValueError: For an unknown strategy, an explicitly requested one that
-            needs a missing verifier, or a step delimiter other than ``"\\n"``.
+            needs a missing verifier, a bad step delimiter, or a verifier
+            whose ``step_delimiter`` differs.
     """
-    _check_routed_delimiter(step_delimiter, "step_delimiter")
+    check_step_delimiter(step_delimiter)
+    check_verifier_delimiter(verifier, step_delimiter, "the graph's step_delimiter")
     policy = ComputePolicy.default() if policy is None else policy
     if not isinstance(policy, ComputePolicy):
         raise TypeError(f"policy must be a ComputePolicy, got {type(policy).__name__}")
@@ -149,6 +150,7 @@ def create_ttc_graph(
             extract_answer=answers.extract_answer,
             prompt=question_prompt,
             graph=name,
+            step_delimiter=step_delimiter,
         ),
         destinations=tuple(names),
         metadata={"ttc_graph": name, "ttc_node": "route", "ttc_estimator": estimator.name},
@@ -165,18 +167,6 @@ def create_ttc_graph(
             metadata={"ttc_graph": name, "ttc_strategy": strategy},
         )
     return builder
-
-
-def _check_routed_delimiter(delimiter: object, field: str) -> None:
-    # The route node cuts its probes at STEP_DELIMITER (router/difficulty.py); until it
-    # takes the run's delimiter, another one would mix two cuts in one vote.
-    check_step_delimiter(delimiter, field)
-    if delimiter != STEP_DELIMITER:
-        raise ValueError(
-            f"{field}={delimiter!r}: the compute-optimal graph cuts its router probes at "
-            f"{STEP_DELIMITER!r} only; build a strategy graph (create_beam_search_graph, "
-            f"create_best_of_n_graph, ...) with step_delimiter={delimiter!r} instead"
-        )
 
 
 def _check_strategies(
@@ -225,17 +215,9 @@ def _strategy_node(strategy: str, subgraph: Any) -> RunnableCallable:
         }
         return {**config, "metadata": metadata}
 
-    def _check(runtime: Runtime[TTCContext]) -> None:
-        ctx = getattr(runtime, "context", None)
-        value = ctx.get("step_delimiter") if isinstance(ctx, Mapping) else None
-        value = getattr(ctx, "step_delimiter", value)
-        if value is not None:
-            _check_routed_delimiter(value, "context.step_delimiter")
-
     def run(
         state: TTCState, runtime: Runtime[TTCContext], config: RunnableConfig
     ) -> dict[str, Any]:
-        _check(runtime)
         out = subgraph.invoke(
             _inputs(state), _config(state, config), context=runtime.context, output_keys=keys
         )
@@ -244,7 +226,6 @@ def _strategy_node(strategy: str, subgraph: Any) -> RunnableCallable:
     async def arun(
         state: TTCState, runtime: Runtime[TTCContext], config: RunnableConfig
     ) -> dict[str, Any]:
-        _check(runtime)
         out = await subgraph.ainvoke(
             _inputs(state), _config(state, config), context=runtime.context, output_keys=keys
         )
