@@ -55,6 +55,9 @@ ARMS: dict[str, str] = {
     "adaptive@64": "adaptive sampling, majority, cap 64, rounds of 4, stop share 0.75",
     "adaptive@64/s0.6": "the same, stop share 0.6",
     "adaptive@64/s0.5": "the same, stop share 0.5",
+    "weighted@64": "best-of-N weighted by the verifier, 64 samples",
+    "adaptive@64/w": "adaptive sampling, verifier-weighted vote, cap 64, rounds of 4, share 0.75",
+    "adaptive@64/w0.9": "the same, stop share 0.9",
     "flat@16": "the router at 16 generations per question (shipped policy)",
     "batch@16": "batch budget, a mean of 16 per question (create_batch_graph)",
     "beam@16": "beam search N=16 M=4",
@@ -117,6 +120,25 @@ def _graphs(models: Any) -> dict[str, tuple[Any, int | None]]:
                 ("adaptive@64/s0.5", 0.5),
             )
         },
+        "weighted@64": (
+            create_best_of_n_graph(
+                gen, verifier=ver, config=StrategyConfig("best_of_n", n=64, selection="weighted")
+            ).compile(),
+            None,
+        ),
+        **{
+            arm: (
+                create_adaptive_graph(
+                    gen,
+                    verifier=ver,
+                    config=StrategyConfig(
+                        "adaptive", n=64, round_size=4, stop_share=share, selection="weighted"
+                    ),
+                ).compile(),
+                None,
+            )
+            for arm, share in (("adaptive@64/w", 0.75), ("adaptive@64/w0.9", 0.9))
+        },
         "flat@16": (create_ttc_graph(gen, verifier=ver, reviser=rev).compile(), 16),
         "beam@16": (tree("beam", 16), None),
         "particle@16": (tree("particle_filter", 16), None),
@@ -155,6 +177,7 @@ def _row(out: dict[str, Any], item: BenchItem, wall: float) -> dict[str, Any]:
         "status": out.get("status"),
         "strategy": out.get("strategy"),
         "generations": float(usage.get("generations", 0.0)),
+        "verifier_tokens": int(usage.get("verifier_tokens", 0)),
         "wall_s": round(wall, 3),
     }
 
@@ -239,7 +262,14 @@ def report(cache: Cache, items: list[BenchItem]) -> None:
         )
 
     print()
-    for arm in ("adaptive@64", "adaptive@64/s0.6", "adaptive@64/s0.5", *extra):
+    for arm in (
+        "adaptive@64",
+        "adaptive@64/s0.6",
+        "adaptive@64/s0.5",
+        "adaptive@64/w",
+        "adaptive@64/w0.9",
+        *extra,
+    ):
         paired(
             arm,
             "majority@64",
