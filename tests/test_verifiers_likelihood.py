@@ -522,3 +522,16 @@ def test_remote_options(tiny_model_dir: Path) -> None:
     assert raw.prompt("1+2") == "Q: 1+2\nA: " and raw.tokenizer is None
     chat = OpenAILikelihoodVerifier("m", tokenizer=tiny_model_dir)
     assert chat.prompt("1+2") == "<s>1+2\n"
+
+
+def test_a_solutions_scores_do_not_depend_on_its_batch_mates(
+    large: TransformersLikelihoodVerifier,
+) -> None:
+    # Padded to its own length, not its batch's: bit-for-bit the scores it gets
+    # alone, so a near-tie in a beam search cannot flip with what shares a pass.
+    question = "12*4-17+3*9"
+    short = ["12*4=48", "3*9=27\n48-17=31", "12*4=48\n3*9=27\n48-17=31\n31+27=58\n#### 58"]
+    long = [task.reference_solution(q) for q in ("29*28-27*26+25*24-23*22", "30*29+28*27-26")]
+    alone = [large.score(question, [s]).steps[0] for s in short]
+    shared = large.score(question, [*long, *short]).steps[len(long) :]
+    assert shared == alone

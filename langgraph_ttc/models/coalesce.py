@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-__all__ = ["DEFAULT_MAX_WAIT_S", "Coalescer", "CoalescerStats"]
+__all__ = ["DEFAULT_MAX_WAIT_S", "PAD_MULTIPLE", "Coalescer", "CoalescerStats", "padded_length"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -41,6 +41,23 @@ DEFAULT_MAX_WAIT_S = 0.002
 Short against a forward pass of even the tiny bundled models (a few ms per
 decoding step), long enough for the callers that an event loop wakes in one
 sweep to arrive."""
+
+PAD_MULTIPLE = 16
+"""Padded sequences are this many tokens long, or a multiple of it."""
+
+
+def padded_length(length: int, multiple: int = PAD_MULTIPLE) -> int:
+    """The padded length of a sequence of ``length`` tokens: its own, not its batch's.
+
+    A forward pass's result for one row does not depend on how many rows
+    share it (the matrix products are row-wise), but it does depend, in the
+    last digits, on how far the row is padded: attention sums over the padded
+    length. So a shared batch holds only sequences of one padded length, a
+    function of each sequence's own length, and a request gets bit-for-bit the
+    numbers it gets alone (a near-tie in a beam's scores cannot flip).
+    """
+    return -(-max(length, 1) // multiple) * multiple
+
 
 _IDLE_EXIT_S = 2.0
 """The worker thread ends after this long without work; the next call starts one."""

@@ -30,7 +30,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langgraph_ttc.formats import STEP_DELIMITER
-from langgraph_ttc.models.coalesce import DEFAULT_MAX_WAIT_S, Coalescer, CoalescerStats
+from langgraph_ttc.models.coalesce import (
+    DEFAULT_MAX_WAIT_S,
+    Coalescer,
+    CoalescerStats,
+    padded_length,
+)
 from langgraph_ttc.models.threads import apply_threads, choose_threads, use_threads
 from langgraph_ttc.types import Fold, ScoreResult
 from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier
@@ -391,10 +396,19 @@ class TransformersLikelihoodVerifier(BaseVerifier):
                 inputs.append(enc)
         read: list[list[float | None]] = [[] for _ in inputs]
         order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i].input_ids))
-        for chunk in _passes([len(inputs[i].input_ids) for i in order], self.batch_size):
-            idx = [order[k] for k in chunk]
-            for i, lps in zip(idx, self._forward([inputs[i] for i in idx]), strict=True):
-                read[i] = lps
+        # A pass holds one padded length, each input's own (see padded_length):
+        # its scores are then the same whatever else shares the pass.
+        buckets: dict[int, list[int]] = {}
+        for i in order:
+            width = padded_length(len(inputs[i].input_ids))
+            if self.max_length is not None:  # padding never runs past the context
+                width = min(width, max(self.max_length, len(inputs[i].input_ids)))
+            buckets.setdefault(width, []).append(i)
+        for width, members in buckets.items():
+            for chunk in _passes([width] * len(members), self.batch_size):
+                idx = [members[k] for k in chunk]
+                for i, lps in zip(idx, self._forward([inputs[i] for i in idx], width), strict=True):
+                    read[i] = lps
         got = [read[distinct[_key(enc)]] for enc in flat]
         out: list[list[list[float | None]] | BaseException] = []
         start = 0
@@ -403,15 +417,20 @@ class TransformersLikelihoodVerifier(BaseVerifier):
             start += len(call)
         return out
 
-    def _forward(self, batch: list[LikelihoodEncoding]) -> list[list[float | None]]:
-        """Each token's log-probability given the tokens before it (``None`` for the first)."""
+    def _forward(
+        self, batch: list[LikelihoodEncoding], width: int | None = None
+    ) -> list[list[float | None]]:
+        """Each token's log-probability given the tokens before it (``None`` for the first).
+
+        ``width`` is the padded length (by default the longest input's).
+        """
         import torch
 
         model = self._model
         device = next(model.parameters()).device
         pad_id = self._tokenizer.pad_token_id if self._tokenizer is not None else None
         pad_id = 0 if pad_id is None else int(pad_id)
-        length = max(len(e.input_ids) for e in batch)
+        length = max([len(e.input_ids) for e in batch] + [width or 0])
         ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), length), dtype=torch.long)
         for row, enc in enumerate(batch):
