@@ -223,8 +223,7 @@ def test_strategies_side_by_side(server: FakeLangSmith) -> None:
         assert (
             strategies == {name}
             if name != "auto"
-            else strategies
-            <= set(STRATEGIES)  # the generic policy (scripted models) runs adaptive
+            else strategies <= set(STRATEGIES)  # the generic policy (scripted models) runs adaptive
         )
 
 
