@@ -28,10 +28,10 @@ from typing import Any
 
 import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
 
 from langgraph_ttc.formats import STEP_DELIMITER
 from langgraph_ttc.models.errors import BackendError
+from langgraph_ttc.models.openai_faults import check_transport, describe, is_retryable, retry_wait
 from langgraph_ttc.types import Fold, ScoreResult
 from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier
 from langgraph_ttc.verifiers.likelihood_common import (
@@ -51,24 +51,6 @@ NO_LOGPROBS_HINT = (
     "it must support /v1/completions with echo=True and logprobs "
     "(llama.cpp's server and vLLM do; transformers serve does not)"
 )
-
-
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, BackendError):
-        return exc.retryable
-    if isinstance(exc, openai.APIConnectionError):  # includes timeouts
-        return True
-    return isinstance(exc, openai.APIStatusError) and (
-        exc.status_code == 429 or exc.status_code >= 500
-    )
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}: {str(exc.body or exc.message)[:300]}"
-    if isinstance(exc, BackendError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
 
 
 class OpenAILikelihoodVerifier(BaseVerifier):
@@ -157,26 +139,16 @@ class OpenAILikelihoodVerifier(BaseVerifier):
             raise ValueError(f"step_delimiter must be a non-empty str, got {step_delimiter!r}")
         if max_tokens not in (0, 1) or isinstance(max_tokens, bool):
             raise ValueError(f"max_tokens must be 0 or 1, got {max_tokens!r}")
-        for field, count, low in (
-            ("params", params, 1),
-            ("max_concurrency", max_concurrency, 1),
-            ("max_retries", max_retries, 0),
-        ):
-            if count is None and field == "params":
-                continue
-            if isinstance(count, bool) or not isinstance(count, int) or count < low:
-                raise ValueError(f"{field} must be an int >= {low}, got {count!r}")
-        for field, num in (
-            ("timeout", timeout),
-            ("retry_backoff", retry_backoff),
-            ("max_backoff", max_backoff),
-        ):
-            if isinstance(num, bool) or not isinstance(num, int | float) or num < 0:
-                raise ValueError(f"{field} must be a number >= 0, got {num!r}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout!r}")
-        if extra_body is not None and not isinstance(extra_body, dict):
-            raise TypeError(f"extra_body must be a dict, got {type(extra_body).__name__}")
+        # The OpenAI adapter's own checks: the same settings, the same errors.
+        check_transport(
+            max_concurrency=max_concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+            retry_backoff=retry_backoff,
+            max_backoff=max_backoff,
+            params=params,
+            extra_body=extra_body,
+        )
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {type(name).__name__}")
         self.model = model
@@ -268,10 +240,8 @@ class OpenAILikelihoodVerifier(BaseVerifier):
             kwargs["extra_body"] = self.extra_body
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential_jitter(
-                multiplier=self.retry_backoff, max=self.max_backoff, jitter=self.retry_backoff
-            ),
-            retry=retry_if_exception(_retryable),
+            wait=lambda state: retry_wait(state, self.retry_backoff, self.max_backoff),
+            retry=retry_if_exception(is_retryable),
             reraise=True,
         )
         attempts = 0
@@ -285,10 +255,10 @@ class OpenAILikelihoodVerifier(BaseVerifier):
         except (BackendError, openai.OpenAIError) as exc:
             status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
             hint = f"; {NO_LOGPROBS_HINT}" if status in (400, 422, 500, 501) else ""
-            if _retryable(exc):
+            if is_retryable(exc):
                 raise BackendError(
                     f"{self.endpoint} failed after {attempts} attempt(s); "
-                    f"last error: {_describe(exc)}{hint}",
+                    f"last error: {describe(exc)}{hint}",
                     backend=self.name,
                     status=status if isinstance(status, int) else None,
                     retryable=True,
@@ -296,7 +266,7 @@ class OpenAILikelihoodVerifier(BaseVerifier):
             if isinstance(exc, BackendError):
                 raise
             raise BackendError(
-                f"{self.endpoint} rejected the request: {_describe(exc)}{hint}",
+                f"{self.endpoint} rejected the request: {describe(exc)}{hint}",
                 backend=self.name,
                 status=status if isinstance(status, int) else None,
             ) from exc

@@ -35,7 +35,13 @@ import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from langgraph_ttc.models.errors import BackendError
-from langgraph_ttc.models.openai_faults import describe, gave_up, is_retryable, retry_wait
+from langgraph_ttc.models.openai_faults import (
+    check_transport,
+    describe,
+    gave_up,
+    is_retryable,
+    retry_wait,
+)
 from langgraph_ttc.types import Fold, ScoreResult
 from langgraph_ttc.verifiers.base import EMPTY_SOLUTION_SCORE, BaseVerifier, split_steps
 from langgraph_ttc.verifiers.prm import PRMEncoding
@@ -124,27 +130,20 @@ class VLLMPRM(BaseVerifier):
             )
         if not isinstance(step_delimiter, str) or not step_delimiter:
             raise ValueError(f"step_delimiter must be a non-empty str, got {step_delimiter!r}")
-        for field, count, low, optional in (
-            ("params", params, 1, True),
-            ("batch_size", batch_size, 1, True),
-            ("max_concurrency", max_concurrency, 1, False),
-            ("max_retries", max_retries, 0, False),
+        # The OpenAI adapter's own checks: the same settings, the same errors.
+        check_transport(
+            max_concurrency=max_concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+            retry_backoff=retry_backoff,
+            max_backoff=max_backoff,
+            params=params,
+            extra_body=extra_body,
+        )
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
         ):
-            if count is None and optional:
-                continue
-            if isinstance(count, bool) or not isinstance(count, int) or count < low:
-                raise ValueError(f"{field} must be an int >= {low}, got {count!r}")
-        for field, num in (
-            ("timeout", timeout),
-            ("retry_backoff", retry_backoff),
-            ("max_backoff", max_backoff),
-        ):
-            if isinstance(num, bool) or not isinstance(num, int | float) or num < 0:
-                raise ValueError(f"{field} must be a number >= 0, got {num!r}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout!r}")
-        if extra_body is not None and not isinstance(extra_body, dict):
-            raise TypeError(f"extra_body must be a dict, got {type(extra_body).__name__}")
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if api not in ("pooling", "embeddings"):
             raise ValueError(f"api must be 'pooling' or 'embeddings', got {api!r}")
         self.api = api
