@@ -19,7 +19,7 @@ and the options that bring your own model). With ``--model`` or
 
 Output: the answer, the strategy, the difficulty bin and the compute used;
 ``--json`` prints one JSON object (``answer``, ``confidence``, ``strategy``,
-``difficulty``, ``plan``, ``usage``, ``status``, ``error``) instead. A
+``difficulty``, ``plan``, ``usage``, ``status``, ``error``, ``warnings``) instead. A
 progress bar goes to stderr (by default only when stderr is a terminal).
 
 Several questions (or ``--file``, one question a line, blank lines skipped)
@@ -422,6 +422,7 @@ def render_result(result: dict[str, Any], *, as_json: bool = False) -> str:
                 "usage": dict(usage),
                 "status": result.get("status"),
                 "error": result.get("error"),
+                "warnings": list(result.get("warnings") or []),
             }
         )
     difficulty = result.get("difficulty")
@@ -435,6 +436,7 @@ def render_result(result: dict[str, Any], *, as_json: bool = False) -> str:
         ),
         f"compute: {_fmt_usage(usage)}",
         f"status: {result.get('status')}" + (f": {result['error']}" if result.get("error") else ""),
+        *(f"warning: {w}" for w in result.get("warnings") or []),
     ]
     return "\n".join(lines)
 

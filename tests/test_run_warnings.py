@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from langgraph_ttc.state import TTCContext, merge_warnings
 from langgraph_ttc.strategies import create_best_of_n_graph
 from langgraph_ttc.types import StrategyConfig
@@ -33,3 +35,11 @@ def test_independent_samples_leave_no_warning() -> None:
 def test_the_reducer_keeps_each_warning_once_in_order() -> None:
     assert merge_warnings(["a", "b"], ["b", "c"]) == ["a", "b", "c"]
     assert merge_warnings(None, ["a"]) == ["a"]
+
+
+def test_ttc_prints_the_warnings() -> None:
+    from langgraph_ttc.cli import render_result
+
+    final = _run(ScriptedGenerator(script=lambda inp: SAME))
+    assert "warning: " in render_result(final)
+    assert json.loads(render_result(final, as_json=True))["warnings"] == final["warnings"]
