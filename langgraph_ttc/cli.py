@@ -408,7 +408,7 @@ def render_result(result: dict[str, Any], *, as_json: bool = False) -> str:
     Args:
         result: The graph's final state.
         as_json: One JSON object with ``answer``, ``confidence``, ``strategy``,
-            ``difficulty``, ``plan``, ``usage``, ``status`` and ``error``.
+            ``difficulty``, ``plan``, ``usage``, ``status``, ``error`` and ``warnings``.
     """
     usage = result.get("usage") or {}
     if as_json:
