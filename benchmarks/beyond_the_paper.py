@@ -55,6 +55,7 @@ ARMS: dict[str, str] = {
     "adaptive@64": "adaptive sampling, majority, cap 64, rounds of 4, stop share 0.75",
     "adaptive@64/s0.6": "the same, stop share 0.6",
     "adaptive@64/s0.5": "the same, stop share 0.5",
+    "adaptive@64/p": "adaptive, majority, cap 64: posterior stop 0.95, give up after 32 under 0.4",
     "weighted@64": "best-of-N weighted by the verifier, 64 samples",
     "adaptive@64/w": "adaptive sampling, verifier-weighted vote, cap 64, rounds of 4, share 0.75",
     "adaptive@64/w0.9": "the same, stop share 0.9",
@@ -120,6 +121,22 @@ def _graphs(models: Any) -> dict[str, tuple[Any, int | None]]:
                 ("adaptive@64/s0.5", 0.5),
             )
         },
+        # Chosen by simulation on the validation split's cached 256-sample pools.
+        "adaptive@64/p": (
+            create_adaptive_graph(
+                gen,
+                config=StrategyConfig(
+                    "adaptive",
+                    n=64,
+                    round_size=4,
+                    selection="majority",
+                    stop_confidence=0.95,
+                    give_up_after=32,
+                    give_up_share=0.4,
+                ),
+            ).compile(),
+            None,
+        ),
         "weighted@64": (
             create_best_of_n_graph(
                 gen, verifier=ver, config=StrategyConfig("best_of_n", n=64, selection="weighted")
@@ -266,6 +283,7 @@ def report(cache: Cache, items: list[BenchItem]) -> None:
         "adaptive@64",
         "adaptive@64/s0.6",
         "adaptive@64/s0.5",
+        "adaptive@64/p",
         "adaptive@64/w",
         "adaptive@64/w0.9",
         *extra,

@@ -355,6 +355,14 @@ class StrategyConfig:
         round_size: Adaptive sampling: samples drawn per round.
         stop_share: Adaptive sampling: stop once the leading answer holds at
             least this share of the vote (weighted with a verifier, else plain).
+        stop_confidence: Adaptive sampling: when > 0, stop instead once the
+            posterior probability that the leading answer is more likely than
+            the runner-up reaches it (adaptive-consistency's Beta rule;
+            ``stop_share`` is then unused).
+        give_up_after: Adaptive sampling: after this many votes, also stop when
+            the leader still holds less than ``give_up_share`` of the vote (a
+            question whose votes will not settle; 0 never gives up).
+        give_up_share: Adaptive sampling: see ``give_up_after``.
         pf_temperature: Particle filtering: temperature of the particle weights
             ``softmax(score / pf_temperature)`` (> 0; low lets the best
             particle dominate, high resamples nearly uniformly).
@@ -373,6 +381,9 @@ class StrategyConfig:
     round_size: int = 4
     stop_share: float = 0.75
     pf_temperature: float = 1.0
+    stop_confidence: float = 0.0
+    give_up_after: int = 0
+    give_up_share: float = 0.4
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -398,6 +409,13 @@ class StrategyConfig:
         share = self.stop_share
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
             raise ValueError(f"stop_share must be a number in (0, 1], got {share!r}")
+        for name in ("stop_confidence", "give_up_share"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+        after = self.give_up_after
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise ValueError(f"give_up_after must be an int >= 0, got {after!r}")
         temp = self.pf_temperature
         if (
             isinstance(temp, bool)

@@ -117,3 +117,68 @@ def test_bad_settings_name_the_field() -> None:
         StrategyConfig("adaptive", stop_share=0.0)
     with pytest.raises(ValueError, match="round_size"):
         StrategyConfig("adaptive", round_size=0)
+
+
+# ------------------------------------------------------- statistical stops (give up, posterior)
+
+
+def test_a_split_vote_is_given_up_after_give_up_after_samples() -> None:
+    # No answer ever holds more than a third: the share rule alone runs to the cap.
+    gen = ScriptedGenerator(script=_spread)
+    config = StrategyConfig(
+        "adaptive", n=64, round_size=4, selection="majority", give_up_after=12, give_up_share=0.4
+    )
+    out = _run(create_adaptive_graph(gen, config=config))
+    assert gen.sample_counts == [4, 4, 4]  # stops as soon as 12 votes are in
+    assert out["usage"]["generations"] == 12 and out["status"] == "done"
+    assert out["answer"] is not None  # the plan's vote still answers
+
+
+def test_a_leader_above_the_give_up_share_keeps_sampling() -> None:
+    # One answer in two: a 0.5 share is above 0.4, so no give-up; below 0.75, no stop.
+    def half(inp: ScriptInput) -> str:
+        return "#### 1" if inp.sample % 2 == 0 else f"#### {inp.request.seed % 997 + 2}"
+
+    gen = ScriptedGenerator(script=half)
+    config = StrategyConfig(
+        "adaptive", n=24, round_size=4, selection="majority", give_up_after=8, give_up_share=0.4
+    )
+    out = _run(create_adaptive_graph(gen, config=config))
+    assert out["usage"]["generations"] == 24 and out["answer"] == "1"
+
+
+def test_the_posterior_rule_stops_when_the_leader_is_clear() -> None:
+    from langgraph_ttc.strategies.adaptive import leader_confidence
+
+    assert leader_confidence({"a": 4.0}) > 0.95  # 4 of 4 agree
+    assert leader_confidence({"a": 3.0, "b": 1.0}) < 0.95  # 3 to 1 is not yet clear
+    assert leader_confidence({"a": 7.0, "b": 1.0}) > 0.95
+    assert leader_confidence({"a": 2.0, "b": 2.0}) == pytest.approx(0.5)
+
+    # 3 of 4 per round: the share rule (0.75) stops at once, the posterior at 0.95 does not.
+    def mostly(inp: ScriptInput) -> str:
+        return "#### 7" if inp.sample % 4 else f"#### {inp.request.seed % 997 + 100}"
+
+    share = ScriptedGenerator(script=mostly)
+    _run(
+        create_adaptive_graph(share, config=StrategyConfig("adaptive", n=64, selection="majority"))
+    )
+    posterior = ScriptedGenerator(script=mostly)
+    config = StrategyConfig("adaptive", n=64, selection="majority", stop_confidence=0.95)
+    out = _run(create_adaptive_graph(posterior, config=config))
+    assert share.sample_counts == [4]
+    assert sum(posterior.sample_counts) == 8 and out["answer"] == "7"  # 6 to 1 is clear
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("stop_confidence", 1.0),
+        ("give_up_share", -0.1),
+        ("give_up_after", -1),
+        ("give_up_after", True),
+    ],
+)
+def test_bad_statistical_stop_settings_are_named(field: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=field):
+        StrategyConfig("adaptive", **{field: value})

@@ -11,14 +11,21 @@ the plan's vote; otherwise the next round starts. ``n`` is the cap, not the
 spend: easy questions stop after the first round (the benchmark's "stop when
 the votes agree", best-of-64's accuracy at about half its cost).
 
-The stopping rule is the share rule of the issue, chosen over a Beta or
-Dirichlet posterior for being one readable number; a round of 4 that all
-agree stops at once (share 1.0), 3 of 4 stops at the default 0.75.
+The default stopping rule is the share rule, one readable number: a round
+of 4 that all agree stops at once (share 1.0), 3 of 4 stops at the default
+0.75. Two settings make it statistical, as in adaptive-consistency
+(Aggarwal et al. 2023): ``stop_confidence`` stops once the posterior
+probability that the leader is likelier than the runner-up reaches it
+(:func:`leader_confidence`), and ``give_up_after``/``give_up_share`` stop a
+question whose vote has not settled after that many samples: on the bundled
+policy such questions are mostly wrong at 64 samples too, and they are where
+a plain vote spends its budget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Literal
 
@@ -35,6 +42,7 @@ from langgraph_ttc.types import Candidate, Completion, Generator, StrategyConfig
 __all__ = [
     "STRATEGIES",
     "create_adaptive_graph",
+    "leader_confidence",
     "round_wanted",
     "select_adaptive",
     "settled",
@@ -64,21 +72,43 @@ def select_adaptive(
     return vote(ballot(candidates, probe_quota(plan)), rule)
 
 
-def settled(plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool) -> bool:
-    """Whether sampling stops: ``n`` samples in, or the leader holds ``stop_share`` of the vote.
+def leader_confidence(totals: Mapping[str, float]) -> float:
+    """The posterior probability that the leading answer is likelier than the runner-up.
 
-    The share is the vote's confidence: the winner's total over all totals
-    (verifier scores with a weighted vote, counts otherwise). No answer yet,
-    or a single vote (one sample agrees with itself), means no stop, unless
-    the cap is reached.
+    With Beta(a + 1, b + 1) on the leader's share of the two (``a`` and ``b``
+    their vote totals, counts or summed verifier scores), the probability that
+    the share exceeds 1/2, by the normal approximation of the Beta (good from
+    a few votes on, and defined for weighted totals).
+    """
+    a, b = [*sorted(totals.values(), reverse=True), 0.0, 0.0][:2]
+    mean = (a + 1) / (a + b + 2)
+    var = mean * (1 - mean) / (a + b + 3)
+    return 0.5 * (1 + math.erf((mean - 0.5) / math.sqrt(2 * var)))
+
+
+def settled(plan: StrategyConfig, candidates: Sequence[Candidate], *, verified: bool) -> bool:
+    """Whether sampling stops: ``n`` samples in, or the vote has settled, or given up.
+
+    Settled: the leader holds ``stop_share`` of the vote (the winner's total
+    over all totals: verifier scores with a weighted vote, counts otherwise),
+    or, with ``stop_confidence`` set, :func:`leader_confidence` reaches it. A
+    single vote (one sample agrees with itself) never settles. Given up: at
+    least ``give_up_after`` votes in and the leader under ``give_up_share``
+    (or no answer at all).
     """
     votes = len(_votes(plan, candidates))
     if votes >= plan.n:
         return True
     if votes < 2:
         return False
-    answer, share, _, _ = select_adaptive(plan, candidates, verified=verified)
-    return answer is not None and share >= plan.stop_share - 1e-12
+    answer, share, totals, _ = select_adaptive(plan, candidates, verified=verified)
+    if answer is not None:
+        if plan.stop_confidence > 0:
+            if leader_confidence(totals) >= plan.stop_confidence:
+                return True
+        elif share >= plan.stop_share - 1e-12:
+            return True
+    return 0 < plan.give_up_after <= votes and (answer is None or share < plan.give_up_share)
 
 
 def create_adaptive_graph(
