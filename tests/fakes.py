@@ -37,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import random
 import re
@@ -44,6 +45,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from langgraph_ttc.models.errors import BackendError
+from langgraph_ttc.router import ComputePolicy
 from langgraph_ttc.suite.task import evaluate, reference_solution
 from langgraph_ttc.types import (
     Candidate,
@@ -438,15 +440,11 @@ class ScriptedVerifier:
         return ScoreResult(steps=steps_out, tokens=tokens, flops=2.0 * (self.params or 0) * tokens)
 
 
-def shipped_policy_unfitted() -> object:
+def shipped_policy_unfitted() -> ComputePolicy:
     """The shipped policy without its ``fitted_for``: the router runs it on any models.
 
     The shipped policy names the bundled models it was fitted on; with the
     scripted ones the router would run the generic policy (no probes, no
     difficulty). Tests that exercise the routed path itself pass this one.
     """
-    import dataclasses
-
-    from langgraph_ttc.router import ComputePolicy
-
     return dataclasses.replace(ComputePolicy.default(), fitted_for=None)
