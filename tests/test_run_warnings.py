@@ -43,3 +43,14 @@ def test_ttc_prints_the_warnings() -> None:
     final = _run(ScriptedGenerator(script=lambda inp: SAME))
     assert "warning: " in render_result(final)
     assert json.loads(render_result(final, as_json=True))["warnings"] == final["warnings"]
+
+
+def test_warnings_from_a_routed_strategy_reach_the_routed_graphs_state() -> None:
+    from langgraph_ttc.strategies.compute_optimal import create_ttc_graph
+    from langgraph_ttc.types import Budget
+
+    graph = create_ttc_graph(ScriptedGenerator(script=lambda inp: SAME)).compile()
+    final = graph.invoke(
+        {"question": QUESTION}, context=TTCContext(seed=3, budget=Budget(generations=16))
+    )
+    assert final["warnings"] and all("identical samples" in w for w in final["warnings"])

@@ -73,6 +73,7 @@ _OUTPUT_KEYS = (
     "strategy",
     "plan",
     "round",
+    "warnings",
 )
 
 
