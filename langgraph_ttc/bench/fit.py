@@ -400,7 +400,7 @@ def fit_predicted_policy(
         f"Fitted by `ttc bench` ({config.name} sweep) on the {data.split} split "
         f"({len(data.items)} questions): per predicted-difficulty bin and budget, the arm with "
         "the best accuracy whose cost with the router's probes fits the budget (probe-aware; "
-        "two-fold cross-validated in the report). Bins: quantiles of the mean PRM score "
+        "two-fold cross-validated in the report). Bins: quantiles of the mean verifier score "
         f"of {k} probes. Where one arm for all bins cross-validates at least as well as "
         "per-bin choices, that arm fills every bin; where the best arm run without probes "
         "cross-validates at least as well as probing, the budget is `unprobed` (no probes). "

@@ -65,7 +65,7 @@ class SplitData:
         return [i.qid for i in self.items]
 
     def predicted(self, qid: str, probes: int) -> float:
-        """The mean PRM score of the question's first ``probes`` pool samples (or all, if fewer)."""
+        """The mean verifier score of the question's first ``probes`` pool samples (or all, if fewer)."""
         pool = self.pools[qid]
         return predicted_score(pool, min(probes, len(pool["samples"])))
 
